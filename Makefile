@@ -1,0 +1,56 @@
+# tinykws — the two commands a user needs are `make demo` and `make test`.
+# Every target creates/uses .venv; system tools come from Debian via apt-get when run as root.
+
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+TINYKWS  := $(VENV)/bin/tinykws
+BOARD    ?= qemu-m4
+MODEL    ?= models/demo
+PORT     ?=
+JOBS     ?= 2
+APT_PKGS := espeak-ng gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+SYS_BINS := espeak-ng arm-none-eabi-gcc qemu-system-arm
+
+.PHONY: all sysdeps venv test lint demo bench flash clean
+
+all: venv
+
+# System tools: installed with apt-get when we are root, otherwise we stop and say how.
+sysdeps:
+	@missing=""; for b in $(SYS_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ] && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/lib ]; then exit 0; fi; \
+	if [ "$$(id -u)" = "0" ]; then \
+	  echo "tinykws: installing system tools:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	else \
+	  echo "tinykws: missing system tools:$$missing"; \
+	  echo "run: sudo apt-get update && sudo apt-get install -y $(APT_PKGS)"; exit 1; \
+	fi
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+lint: venv
+	$(VENV)/bin/ruff check tinykws tests benchmarks
+
+test: sysdeps venv
+	$(VENV)/bin/ruff check tinykws tests benchmarks
+	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
+
+demo: sysdeps venv
+	$(TINYKWS) demo --out $(MODEL)
+
+bench: sysdeps venv
+	$(TINYKWS) bench-table --board $(BOARD) --model $(MODEL)
+
+flash: sysdeps venv
+	$(TINYKWS) flash --board $(BOARD) --model $(MODEL) $(if $(PORT),--port $(PORT),)
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

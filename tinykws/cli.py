@@ -1,0 +1,78 @@
+"""The `tinykws` command: a thin layer over the API.
+
+Each verb lives next to the API it drives: the module named in VERBS defines
+`cli_configure(parser)` (add arguments) and `cli_run(args) -> int` (call the API, print).
+This file only dispatches, and turns TinyKWSError into one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from tinykws.errors import TinyKWSError
+
+# verb -> (module, one-line help). Modules are imported lazily only when building the parser;
+# they must keep TensorFlow imports inside functions so that `tinykws --help` is fast.
+VERBS: dict[str, tuple[str, str]] = {
+    "synth": ("tinykws.data.synth", "synthesize a multilingual keyword corpus (MSWC layout)"),
+    "features": ("tinykws.features", "write int8 feature files in the EEMBC/MLPerf Tiny layout"),
+    "train": ("tinykws.train", "train a DS-CNN keyword model"),
+    "quantize": ("tinykws.quantize", "full-integer int8 quantization of a trained model"),
+    "evaluate": ("tinykws.evaluate", "accuracy, per-class F1 and confusion matrix, float and int8"),
+    "export": ("tinykws.export.carrays", "write model_data.{h,c}, labels.h, features_config.h"),
+    "demo": ("tinykws.demo", "the main job end to end on the embedded defaults"),
+    "compile": ("tinykws.export.compiler", "compile an int8 .tflite to C (no interpreter)"),
+    "build": ("tinykws.firmware", "build firmware for a board"),
+    "bench": ("tinykws.bench", "run a model on a board over serial and measure it"),
+    "bench-table": ("tinykws.bench", "bench the demo and MLPerf Tiny reference models side by side"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2 (argparse already uses 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"tinykws {self.prog.split()[-1]}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tinykws", description="Keyword spotting for microcontrollers.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (modname, helptext) in VERBS.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:  # verb not built yet in this checkout
+                continue
+            raise
+        p = sub.add_parser(verb, help=helptext, description=helptext)
+        configure = getattr(mod, f"cli_configure_{verb.replace('-', '_')}", None) or mod.cli_configure
+        configure(p)
+        p.set_defaults(_module=mod, _verb=verb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 2
+    mod = args._module
+    run = getattr(mod, f"cli_run_{args._verb.replace('-', '_')}", None) or mod.cli_run
+    try:
+        return int(run(args) or 0)
+    except TinyKWSError as exc:
+        print(f"tinykws: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinykws: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The oracle: run int8 models through the `tflite_micro` interpreter.
+
+Why TFLM and not tf.lite: the microcontroller runs TFLM's (or our bit-exact) kernels, and the
+two interpreters differ in rounding in places. Every int8 figure tinykws reports comes from here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _quiet_tf_logs() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class TFLMRunner:
+    """A reusable tflite_micro interpreter over one model (single input, single output)."""
+
+    def __init__(self, model: bytes | str | os.PathLike[str], arena_size: int | None = None):
+        _quiet_tf_logs()
+        from tflite_micro.python.tflite_micro import runtime
+
+        data = Path(model).read_bytes() if not isinstance(model, bytes | bytearray) else bytes(model)
+        self.model_bytes = data
+        self._it = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
+        self.input_details = self._it.get_input_details(0)
+        self.output_details = self._it.get_output_details(0)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.input_details["shape"])
+
+    @property
+    def input_quant(self) -> tuple[float, int]:
+        q = self.input_details["quantization_parameters"]
+        return float(q["scales"][0]), int(q["zero_points"][0])
+
+    @property
+    def output_quant(self) -> tuple[float, int]:
+        q = self.output_details["quantization_parameters"]
+        return float(q["scales"][0]), int(q["zero_points"][0])
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        """Run one input (any shape with the right number of elements); returns the raw output."""
+        x = np.asarray(x, dtype=self.input_details["dtype"]).reshape(self.input_shape)
+        self._it.set_input(x, 0)
+        self._it.invoke()
+        return np.array(self._it.get_output(0)).reshape(-1)
+
+    def invoke_batch(self, xs: np.ndarray) -> np.ndarray:
+        """Run a batch one input at a time (TFLM has batch size 1); returns [N, outputs]."""
+        return np.stack([self.invoke(x) for x in xs]) if len(xs) else np.zeros((0, 0), np.int8)
