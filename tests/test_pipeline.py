@@ -1,0 +1,202 @@
+"""Train -> quantize -> evaluate -> export on a tiny tone corpus, through the CLI.
+
+One small model is trained once per module (a few seconds); the tests then check the model
+directory contract of DESIGN.md, the int8 path through tflite_micro, and the error paths.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.tonecorpus import make_mswc
+from tinykws import cli
+
+KEYWORDS = "yes,no,up,down"
+FAST = ["--filters", "16", "--blocks", "1", "--epochs", "4", "--batch-size", "32", "--patience", "10"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_mswc(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tones"
+    rc = cli.main(
+        [
+            "train",
+            "--data",
+            str(corpus),
+            "--language",
+            "en",
+            "--keywords",
+            KEYWORDS,
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert rc == 0
+    return out
+
+
+def test_model_directory_contract(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.keras", "model_int8.tflite", "tinykws.json", "c", "report.md", "confusion.png"} <= names
+    meta = json.loads((trained / "tinykws.json").read_text())
+    assert meta["labels"] == ["_silence_", "_unknown_", "yes", "no", "up", "down"]
+    assert meta["frontend"]["name"] == "mlperf"
+    assert meta["input_quantization"]["zero_point"] == 83
+    counts = meta["data"]["counts"]["train"]
+    # unknown and silence are each 10% of the training split (MLPerf Tiny rule)
+    total = sum(counts.values())
+    assert abs(counts["_unknown_"] / total - 0.1) < 0.02 and abs(counts["_silence_"] / total - 0.1) < 0.02
+    m = meta["metrics"]
+    assert m["int8"]["top1"] > 0.8, m  # tone words are easy; a broken pipeline scores ~1/6
+    assert abs(m["int8"]["top1"] - m["float"]["top1"]) <= 0.05
+    c = trained / "c"
+    assert {"model_data.h", "model_data.c", "labels.h", "features_config.h"} <= {p.name for p in c.iterdir()}
+    tfl = (trained / "model_int8.tflite").read_bytes()
+    assert f"{len(tfl)}" in (c / "model_data.h").read_text()
+    assert '"_silence_"' in (c / "labels.h").read_text()
+
+
+def test_int8_graph_uses_firmware_friendly_ops(trained):
+    from tinykws.quantize import tflite_ops
+
+    ops = tflite_ops((trained / "model_int8.tflite").read_bytes())
+    assert "AVERAGE_POOL_2D" in ops and "MEAN" not in ops
+    assert set(ops) <= {
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "AVERAGE_POOL_2D",
+        "RESHAPE",
+        "FULLY_CONNECTED",
+        "SOFTMAX",
+    }
+
+
+def test_evaluate_json_and_plot(trained, corpus, tmp_path, capsys):
+    js, png = tmp_path / "e.json", tmp_path / "cm.png"
+    rc = cli.main(["evaluate", str(trained), "--data", str(corpus), "--json", str(js), "--plot", str(png)])
+    assert rc == 0
+    rep = json.loads(js.read_text())
+    assert {"top1", "n", "per_class", "float"} <= set(rep)
+    assert set(rep["per_class"]["yes"]) == {"precision", "recall", "f1", "support"}
+    assert rep["n"] == sum(r["support"] for r in rep["per_class"].values())
+    assert png.stat().st_size > 1000
+    assert "int8" in capsys.readouterr().out
+
+
+def test_training_is_deterministic(trained, corpus, tmp_path):
+    out = tmp_path / "again"
+    assert (
+        cli.main(
+            [
+                "train",
+                "--data",
+                str(corpus),
+                "--language",
+                "en",
+                "--keywords",
+                KEYWORDS,
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    assert (out / "model_int8.tflite").read_bytes() == (trained / "model_int8.tflite").read_bytes()
+
+
+def test_resume_after_crash(trained, corpus, tmp_path, monkeypatch):
+    import tinykws.train as tr
+
+    out = tmp_path / "resumed"
+    real = tr._save_keras_atomic
+    calls = {"n": 0}
+
+    def crash_after_two_epochs(model, path):
+        real(model, path)
+        if path.name == "last.keras":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt  # the user pressed ^C (or the machine died) mid-run
+
+    monkeypatch.setattr(tr, "_save_keras_atomic", crash_after_two_epochs)
+    args = [
+        "train",
+        "--data",
+        str(corpus),
+        "--language",
+        "en",
+        "--keywords",
+        KEYWORDS,
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        *FAST,
+    ]
+    assert cli.main(args) == 130
+    assert not out.exists()  # no half model
+    state = json.loads((tr.checkpoint_dir(out) / "state.json").read_text())
+    assert state["epoch"] == 0  # the crash hit while saving epoch 1's checkpoint
+    monkeypatch.setattr(tr, "_save_keras_atomic", real)
+    assert cli.main([*args, "--resume"]) == 0
+    meta = json.loads((out / "tinykws.json").read_text())
+    assert [h["epoch"] for h in meta["training"]["history"]] == [0, 1, 2, 3]
+    assert meta["metrics"]["int8"]["top1"] > 0.8
+
+
+def test_absent_keyword_is_one_line_error(corpus, tmp_path, capsys):
+    out = tmp_path / "m"
+    rc = cli.main(["train", "--data", str(corpus), "--keywords", "yes,banana", "--out", str(out), *FAST])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "banana" in err and "--keywords" in err
+    assert not out.exists()
+
+
+def test_missing_corpus_error(tmp_path, capsys):
+    rc = cli.main(
+        ["train", "--data", str(tmp_path / "nope"), "--keywords", "yes", "--out", str(tmp_path / "m")]
+    )
+    assert rc == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_evaluate_eembc_inputs_with_reference_model(mlperf_ref_model, mlperf_sample_input, tmp_path):
+    from tinykws.evaluate import evaluate
+
+    d = tmp_path / "inputs"
+    d.mkdir()
+    (d / "on_sample.bin").write_bytes(mlperf_sample_input.read_bytes())
+    (d / "y_labels.csv").write_text("on_sample.bin,12,5\n")
+    labels = "down,go,left,no,off,on,right,stop,up,yes,_silence_,_unknown_".split(",")
+    rep = evaluate(mlperf_ref_model, inputs=d, labels=labels)
+    assert rep["n"] == 1 and rep["top1"] == 1.0
+
+
+def test_evaluate_bare_tflite_needs_labels(mlperf_ref_model, tmp_path, capsys):
+    rc = cli.main(["evaluate", str(mlperf_ref_model), "--inputs", str(tmp_path)])
+    assert rc == 2 and "--labels" in capsys.readouterr().err
+
+
+def test_export_cli_rewrites_sources(trained, tmp_path):
+    out = tmp_path / "c"
+    assert cli.main(["export", str(trained), "--out", str(out)]) == 0
+    a = (out / "model_data.c").read_text()
+    assert a == (trained / "c" / "model_data.c").read_text()
+    tfl = (trained / "model_int8.tflite").read_bytes()
+    first = ", ".join(f"0x{b:02x}" for b in tfl[:16])
+    assert first in a  # the array holds the model's own bytes

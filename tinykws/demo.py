@@ -1,0 +1,124 @@
+"""`make demo`: the main job end to end on the embedded defaults.
+
+1. synthesize a corpus in three languages (English holds the ten MLPerf Tiny keywords plus
+   other words; German and Spanish words add unknowns in other sound systems);
+2. train dscnn-s with the `mlperf` front end, quantize to int8, evaluate, export C;
+3. when the real recordings of ../shared/realdev/gsc are present, evaluate the model on them
+   with the MLPerf Tiny reference model beside it (measurement only; never trained on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinykws.progress import notice
+
+MLPERF_KEYWORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
+MLPERF_LABELS = [*MLPERF_KEYWORDS, "_silence_", "_unknown_"]
+
+
+def shared_dir() -> Path:
+    """The shared folder of peer artifacts (TINYKWS_SHARED, else ../shared beside the repo)."""
+    env = os.environ.get("TINYKWS_SHARED")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+
+
+@dataclass
+class DemoConfig:
+    """The embedded defaults of the demo (sized to finish in under 20 minutes on 2 cores)."""
+
+    out: Path = Path("models/demo")
+    work: Path = Path("build/demo")
+    languages: tuple[str, ...] = ("en", "de", "es")
+    speakers: int = 48
+    other_speakers: int = 12
+    epochs: int = 24
+    seed: int = 0
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+    """Run the demo; returns a summary (also written to <out>/demo.json)."""
+    from tinykws.data.synth import synthesize
+    from tinykws.evaluate import evaluate
+    from tinykws.fsutil import atomic_write_text
+    from tinykws.train import TrainConfig, train
+
+    t0 = time.perf_counter()
+    corpus = cfg.work / "corpus"
+    notice(f"[1/3] synthesizing {', '.join(cfg.languages)} into {corpus}")
+    synthesize(
+        corpus,
+        languages=list(cfg.languages),
+        speakers=cfg.speakers,
+        speakers_per_language={lang: cfg.other_speakers for lang in cfg.languages[1:]},
+        seed=cfg.seed,
+    )
+    t_synth = time.perf_counter() - t0
+    notice(f"[2/3] training dscnn-s on {len(MLPERF_KEYWORDS)} keywords")
+    tcfg = TrainConfig(
+        data=str(corpus),
+        keywords=MLPERF_KEYWORDS,
+        out=str(cfg.out),
+        language="en",
+        unknown_languages=list(cfg.languages[1:]),
+        epochs=cfg.epochs,
+        seed=cfg.seed,
+    )
+    res = train(tcfg)
+    t_train = time.perf_counter() - t0 - t_synth
+    summary: dict[str, Any] = {
+        "model": str(cfg.out),
+        "synthetic_test": res.metrics,
+        "training_clips_per_second": res.clips_per_second,
+        "seconds": {"synth": t_synth, "train": t_train},
+    }
+    gsc = shared_dir() / "realdev" / "gsc"
+    ref = shared_dir() / "peers" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
+    if gsc.exists():
+        notice(f"[3/3] evaluating on real speech in {gsc}")
+        ours = evaluate(cfg.out, data=gsc, plot=cfg.out / "realdev_gsc_confusion.png")
+        summary["realdev_gsc"] = {
+            "tinykws_int8": ours["top1"],
+            "tinykws_float": ours["float"]["top1"],
+            "n": ours["n"],
+        }
+        if ref.exists():
+            theirs = evaluate(ref, data=gsc, labels=MLPERF_LABELS, frontend="mlperf")
+            summary["realdev_gsc"]["mlperf_reference_int8"] = theirs["top1"]
+    else:
+        notice(f"[3/3] skipped real-speech evaluation: {gsc} not present")
+    summary["seconds"]["total"] = time.perf_counter() - t0
+    atomic_write_text(cfg.out / "demo.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def cli_configure(p: argparse.ArgumentParser) -> None:
+    d = DemoConfig()
+    p.add_argument("--out", type=Path, default=d.out, help="model directory to write")
+    p.add_argument("--work", type=Path, default=d.work, help="scratch folder for the corpus")
+    p.add_argument("--speakers", type=int, default=d.speakers, help="English synthetic speakers")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seed", type=int, default=d.seed)
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    cfg = DemoConfig(out=args.out, work=args.work, speakers=args.speakers, epochs=args.epochs, seed=args.seed)
+    s = run_demo(cfg)
+    m = s["synthetic_test"]
+    f, q = m["float"]["top1"], m["int8"]["top1"]
+    print(f"held-out synthetic speakers: float top-1 {f:.4f}, int8 top-1 {q:.4f}")
+    if "realdev_gsc" in s:
+        r = s["realdev_gsc"]
+        line = f"real speech (realdev/gsc, n={r['n']}): tinykws int8 {r['tinykws_int8']:.4f}"
+        if "mlperf_reference_int8" in r:
+            line += f", MLPerf Tiny reference int8 {r['mlperf_reference_int8']:.4f}"
+        print(line)
+    print(f"model: {cfg.out}/ (model.keras, model_int8.tflite, tinykws.json, c/, report.md)")
+    print(f"took {s['seconds']['total']:.0f} s")
+    return 0

@@ -1,0 +1,586 @@
+"""Train a DS-CNN keyword model from a corpus (MSWC layout, folder corpus, or synthesized).
+
+Labels are `_silence_`, `_unknown_`, then the keywords (DESIGN.md). Augmentation runs on the fly
+inside tf.data on raw audio, before the front end, because that is where the real world varies:
+time shift (up to +-100 ms), background noise (probability 0.8, volume up to 0.1, always for
+silence), then the front end, the device's int8 input rounding, and SpecAugment masks.
+
+Why the int8 rounding in the loop: the device feeds the model trunc(feature / scale + zp), so
+the float model trains on exactly the values it will see after quantization.
+
+Resumable and deterministic: the shuffle order and every augmentation draw are a function of
+(seed, global step), precomputed per epoch, so `--resume` continues the same run after a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinykws.errors import TinyKWSError
+from tinykws.progress import notice
+
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored in tinykws.json)."""
+
+    data: str
+    keywords: list[str]
+    out: str
+    language: str | None = None
+    unknown_languages: list[str] = field(default_factory=list)
+    model: str = "dscnn-s"
+    filters: int | None = None
+    blocks: int | None = None
+    frontend: str = "mlperf"
+    epochs: int = 30
+    batch_size: int = 100
+    learning_rate: float = 3e-3
+    seed: int = 0
+    unknown_share: float = 0.1
+    silence_share: float = 0.1
+    patience: int = 8
+    time_shift_ms: float = 100.0
+    noise_prob: float = 0.8
+    noise_volume: float = 0.1
+    noise_dirs: list[str] = field(default_factory=list)
+    specaugment_time: int = 6  # max frames masked (one mask)
+    specaugment_freq: int = 2  # max coefficients masked (one mask)
+    max_clips_per_word: int | None = None
+    calibration_clips: int = 300
+
+    @property
+    def labels(self) -> list[str]:
+        return [SILENCE, UNKNOWN, *self.keywords]
+
+
+@dataclass
+class SplitData:
+    """Audio and labels of one split, with where they came from."""
+
+    audio: np.ndarray  # float32 [N, 16000]; silence rows are zeros (noise is added later)
+    labels: np.ndarray  # int32 [N]
+    is_silence: np.ndarray  # bool [N]
+
+    def counts(self, labels: list[str]) -> dict[str, int]:
+        return {lab: int((self.labels == i).sum()) for i, lab in enumerate(labels)}
+
+
+def _n_extra(n_keyword: int, share: float, other_share: float) -> int:
+    """How many unknown/silence clips give them `share` of the whole split (MLPerf Tiny rule)."""
+    rest = 1.0 - share - other_share
+    if rest <= 0:
+        raise TinyKWSError("--unknown-share/--silence-share: together they must be below 1")
+    return int(round(n_keyword * share / rest))
+
+
+def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, Any]]:
+    """Read the corpus and build train/dev/test arrays with the configured shares.
+
+    Returns the splits and a data summary for tinykws.json. Raises TinyKWSError for a missing
+    corpus, an unknown language, or a keyword absent from the corpus.
+    """
+    from tinykws.data.corpus import load_clips, read_corpus
+
+    languages = [cfg.language, *cfg.unknown_languages] if cfg.language else None
+    corpus = read_corpus(cfg.data, languages=languages)
+    words = {c.word for c in corpus.clips if cfg.language is None or c.language == cfg.language}
+    missing = [k for k in cfg.keywords if k not in words]
+    if missing:
+        where = f"{cfg.data}" + (f" (language {cfg.language})" if cfg.language else "")
+        raise TinyKWSError(f"--keywords: {', '.join(missing)} not found in corpus {where}")
+    labels = cfg.labels
+    index = {k: i for i, k in enumerate(labels)}
+    rng = np.random.default_rng(cfg.seed)
+    splits: dict[str, SplitData] = {}
+    skipped_total = 0
+    summary_counts: dict[str, dict[str, int]] = {}
+    for split in ("train", "dev", "test"):
+        clips = corpus.by_split(split)
+        in_lang = [cfg.language is None or c.language == cfg.language for c in clips]
+        kw = [c for c, ok in zip(clips, in_lang, strict=True) if ok and c.word in index]
+        if cfg.max_clips_per_word:
+            per: dict[str, int] = {}
+            kept = []
+            for c in kw:
+                if per.get(c.word, 0) < cfg.max_clips_per_word:
+                    per[c.word] = per.get(c.word, 0) + 1
+                    kept.append(c)
+            kw = kept
+        # unknowns: other words of the keyword language, and any word of the extra languages
+        unk_pool = [c for c, ok in zip(clips, in_lang, strict=True) if not ok or c.word not in index]
+        n_unk = min(len(unk_pool), _n_extra(len(kw), cfg.unknown_share, cfg.silence_share))
+        n_sil = _n_extra(len(kw), cfg.silence_share, cfg.unknown_share)
+        unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_unk, replace=False)] if n_unk else []
+        chosen = kw + unk
+        if not chosen:
+            if split == "train":
+                raise TinyKWSError(f"--data: no training clips for the keywords in {cfg.data}")
+            continue
+        audio, loaded, skipped = load_clips(chosen)
+        skipped_total += skipped
+        y = np.array([index[chosen[i].word] if i < len(kw) else index[UNKNOWN] for i in loaded], np.int32)
+        audio = np.concatenate([audio.astype(np.float32), np.zeros((n_sil, audio.shape[1]), np.float32)])
+        y = np.concatenate([y, np.full(n_sil, index[SILENCE], np.int32)])
+        sil = np.zeros(len(y), bool)
+        sil[len(y) - n_sil :] = True
+        splits[split] = SplitData(audio, y, sil)
+        summary_counts[split] = splits[split].counts(labels)
+    if skipped_total:
+        notice(f"skipped {skipped_total} unreadable clips")
+    if "dev" not in splits:
+        raise TinyKWSError(
+            f"--data: corpus {cfg.data} has no dev clips for the keywords (needed for early stopping)"
+        )
+    summary = {
+        "root": str(Path(cfg.data).resolve()),
+        "kind": corpus.kind,
+        "language": cfg.language,
+        "counts": summary_counts,
+        "skipped_clips": skipped_total,
+    }
+    return splits, summary
+
+
+def fill_silence(split: SplitData, noise: np.ndarray, seed: int, max_volume: float = 0.1) -> np.ndarray:
+    """Evaluation audio: silence rows become background noise at a seeded random volume."""
+    rng = np.random.default_rng(seed)
+    audio = split.audio.copy()
+    idx = np.flatnonzero(split.is_silence)
+    if len(idx):
+        pick = rng.integers(0, len(noise), len(idx))
+        vol = rng.uniform(0.0, max_volume, len(idx)).astype(np.float32)
+        audio[idx] = noise[pick] * vol[:, None]
+    return audio
+
+
+def _augment_plan(
+    cfg: TrainConfig, n: int, n_noise: int, epoch: int, frames: int, coeffs: int
+) -> dict[str, np.ndarray]:
+    """All random draws of one epoch, from (seed, epoch) only: order, shift, noise, masks."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    steps = math.ceil(n / cfg.batch_size)
+    order = rng.permutation(n)
+    order = np.concatenate([order, rng.choice(n, steps * cfg.batch_size - n)])
+    m = len(order)
+    max_shift = int(cfg.time_shift_ms * 16)
+    return {
+        "order": order.astype(np.int32),
+        "shift": rng.integers(-max_shift, max_shift + 1, m).astype(np.int32),
+        "noise_idx": rng.integers(0, n_noise, m).astype(np.int32),
+        "noise_vol": rng.uniform(0, cfg.noise_volume, m).astype(np.float32),
+        "noise_on": (rng.random(m) < cfg.noise_prob),
+        "t_width": rng.integers(0, cfg.specaugment_time + 1, m).astype(np.int32),
+        "t_start": rng.integers(0, frames, m).astype(np.int32),
+        "f_width": rng.integers(0, cfg.specaugment_freq + 1, m).astype(np.int32),
+        "f_start": rng.integers(0, coeffs, m).astype(np.int32),
+    }
+
+
+def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe: Any, epoch0: int) -> Any:
+    """tf.data pipeline over epochs [epoch0, cfg.epochs): gather, shift, noise, features, masks."""
+    import tensorflow as tf
+
+    n, length = split.audio.shape
+    frames, coeffs = fe.shape
+    plans = [_augment_plan(cfg, n, len(noise), e, frames, coeffs) for e in range(epoch0, cfg.epochs)]
+    plan = {k: np.concatenate([p[k] for p in plans]) for k in plans[0]}
+    plan["noise_on"] = plan["noise_on"] | split.is_silence[plan["order"]]
+    plan["label"] = split.labels[plan["order"]]
+    audio_t = tf.constant(split.audio)
+    noise_t = tf.constant(noise.astype(np.float32))
+    max_shift = int(cfg.time_shift_ms * 16)
+    scale, zp = float(fe.input_scale), float(fe.input_zero_point)
+
+    def augment(b: dict[str, Any]) -> tuple[Any, Any]:
+        x = tf.gather(audio_t, b["order"])
+        x = tf.pad(x, [[0, 0], [max_shift, max_shift]])
+        pos = tf.range(length)[None, :] + max_shift - b["shift"][:, None]
+        x = tf.gather(x, pos, batch_dims=1)
+        nz = tf.gather(noise_t, b["noise_idx"])
+        vol = b["noise_vol"] * tf.cast(b["noise_on"], tf.float32)
+        x = tf.clip_by_value(x + vol[:, None] * nz, -1.0, 1.0)
+        f = fe.tf_features(x)
+        q = tf.clip_by_value(tf.math.floor(f / scale + zp), -128.0, 127.0)  # device rounding
+        f = (q - zp) * scale
+        t = tf.range(frames)[None, :, None]
+        c = tf.range(coeffs)[None, None, :]
+        tmask = (t >= b["t_start"][:, None, None]) & (t < (b["t_start"] + b["t_width"])[:, None, None])
+        fmask = (c >= b["f_start"][:, None, None]) & (c < (b["f_start"] + b["f_width"])[:, None, None])
+        f = tf.where(tmask | fmask, tf.zeros_like(f), f)
+        return f[..., None], b["label"]
+
+    ds = tf.data.Dataset.from_tensor_slices(plan).batch(cfg.batch_size, drop_remainder=True)
+    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(2)
+
+
+class _CheckpointAndStop:
+    """Keras callback: checkpoint every epoch (atomic), early stopping on dev, resumable."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        import tensorflow as tf
+
+        class Impl(tf.keras.callbacks.Callback):
+            def __init__(self, ckpt_dir: Path, patience: int, state: dict[str, Any], bar: Any):
+                super().__init__()
+                self.ckpt_dir = ckpt_dir
+                self.patience = patience
+                self.state = state
+                self.bar = bar
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                logs = logs or {}
+                st = self.state
+                acc = float(logs.get("val_accuracy", 0.0))
+                st["history"].append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
+                _save_keras_atomic(self.model, self.ckpt_dir / "last.keras")
+                if acc > st["best_val_accuracy"]:
+                    st["best_val_accuracy"] = acc
+                    st["best_epoch"] = epoch
+                    st["wait"] = 0
+                    _save_keras_atomic(self.model, self.ckpt_dir / "best.keras")
+                else:
+                    st["wait"] += 1
+                st["epoch"] = epoch
+                from tinykws.fsutil import atomic_write_text
+
+                atomic_write_text(self.ckpt_dir / "state.json", json.dumps(st, indent=1))
+                if self.bar is not None:
+                    self.bar.update(1)
+                    self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", val_acc=f"{acc:.3f}")
+                if st["wait"] >= self.patience:
+                    self.model.stop_training = True
+
+        return Impl(*args, **kwargs)
+
+
+def _save_keras_atomic(model: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def checkpoint_dir(out: Path) -> Path:
+    """Checkpoints live beside the model directory, so a crash leaves the model dir untouched."""
+    return out.parent / f".{out.name}.ckpt"
+
+
+@dataclass
+class TrainResult:
+    """What `train` produced: the model directory and its headline figures."""
+
+    out: Path
+    metrics: dict[str, Any]
+    clips_per_second: float
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train, quantize, evaluate and write the model directory (atomically)."""
+    import tensorflow as tf
+
+    from tinykws.data.noise import NoiseBank
+    from tinykws.features import get_frontend
+    from tinykws.models import build_model
+
+    fe = get_frontend(cfg.frontend)
+    out = Path(cfg.out)
+    ckpt = checkpoint_dir(out)
+    state: dict[str, Any] = {
+        "epoch": -1,
+        "best_val_accuracy": -1.0,
+        "best_epoch": -1,
+        "wait": 0,
+        "history": [],
+    }
+    if resume:
+        if not (ckpt / "state.json").exists():
+            raise TinyKWSError(f"--resume: no checkpoint at {ckpt}")
+        state = json.loads((ckpt / "state.json").read_text())
+        saved = json.loads((ckpt / "config.json").read_text())
+        if saved != asdict(cfg):
+            raise TinyKWSError(f"--resume: arguments differ from the checkpointed run in {ckpt}/config.json")
+    else:
+        import shutil
+
+        shutil.rmtree(ckpt, ignore_errors=True)
+        ckpt.mkdir(parents=True)
+        from tinykws.fsutil import atomic_write_text
+
+        atomic_write_text(ckpt / "config.json", json.dumps(asdict(cfg), indent=1))
+
+    tf.keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    splits, data_summary = assemble_splits(cfg)
+    bank = NoiseBank([Path(d) for d in cfg.noise_dirs], seed=cfg.seed)
+    noise = bank.segments.astype(np.float32)
+
+    dev_audio = fill_silence(splits["dev"], noise, cfg.seed + 1)
+    dev_x = fe.dequantize(fe.int8_features(dev_audio))[..., None]
+    dev_y = splits["dev"].labels
+
+    epoch0 = state["epoch"] + 1
+    if resume and (ckpt / "last.keras").exists():
+        model = tf.keras.models.load_model(ckpt / "last.keras")
+    else:
+        model = build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
+        model.compile(
+            optimizer=tf.keras.optimizers.Adam(cfg.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    n_train = len(splits["train"].labels)
+    steps = math.ceil(n_train / cfg.batch_size)
+    stopped_early = state["wait"] >= cfg.patience
+    seconds = 0.0
+    if epoch0 < cfg.epochs and not stopped_early:
+        ds = make_train_dataset(cfg, splits["train"], noise, fe, epoch0)
+
+        def lr_at(epoch: int, _lr: float) -> float:  # cosine decay, a pure function of epoch
+            return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+        from tinykws.progress import enabled
+
+        bar = None
+        if enabled():
+            import sys
+
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.epochs, initial=epoch0, desc="train", unit="epoch", file=sys.stderr)
+        t0 = time.perf_counter()
+        model.fit(
+            ds,
+            epochs=cfg.epochs,
+            initial_epoch=epoch0,
+            steps_per_epoch=steps,
+            validation_data=(dev_x, dev_y),
+            callbacks=[
+                tf.keras.callbacks.LearningRateScheduler(lr_at),
+                _CheckpointAndStop(ckpt, cfg.patience, state, bar),
+            ],
+            verbose=0,
+        )
+        seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+    epochs_run = state["epoch"] + 1 - epoch0
+    cps = epochs_run * steps * cfg.batch_size / seconds if seconds > 0 else 0.0
+    best = tf.keras.models.load_model(ckpt / "best.keras")
+    result = write_model_dir(cfg, best, fe, splits, noise, data_summary, state, cps)
+    import shutil
+
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return result
+
+
+def write_model_dir(
+    cfg: TrainConfig,
+    model: Any,
+    fe: Any,
+    splits: dict[str, SplitData],
+    noise: np.ndarray,
+    data_summary: dict[str, Any],
+    state: dict[str, Any],
+    clips_per_second: float,
+) -> TrainResult:
+    """Quantize, evaluate float and int8 on the test split, export C, write the directory."""
+    from tinykws.evaluate import evaluate_features, write_confusion_png
+    from tinykws.export.carrays import export_c
+    from tinykws.fsutil import atomic_dir
+    from tinykws.quantize import quantize_keras, representative_from
+
+    train_split = splits["train"]
+    calib_audio = fill_silence(train_split, noise, cfg.seed + 2)
+    rng = np.random.default_rng(cfg.seed + 3)
+    pick = rng.permutation(len(calib_audio))[: cfg.calibration_clips]
+    calib = fe.dequantize(fe.int8_features(calib_audio[pick]))
+    tflite = quantize_keras(
+        model, representative_from(calib, seed=cfg.seed), fe.input_scale, fe.input_zero_point
+    )
+
+    eval_split = splits.get("test") or splits["dev"]
+    test_audio = fill_silence(eval_split, noise, cfg.seed + 4)
+    test_q = fe.int8_features(test_audio)
+    metrics = evaluate_features(cfg.labels, test_q, eval_split.labels, tflite, model, fe)
+    metrics["split"] = "test" if "test" in splits else "dev"
+
+    out = Path(cfg.out)
+    meta = {
+        "name": out.name,
+        "labels": cfg.labels,
+        "model": {
+            "builder": cfg.model,
+            "filters": cfg.filters,
+            "blocks": cfg.blocks,
+            "params": int(model.count_params()),
+        },
+        "frontend": fe.to_dict(),
+        "input_quantization": {"scale": fe.input_scale, "zero_point": fe.input_zero_point},
+        "data": data_summary,
+        "training": {
+            "config": asdict(cfg),
+            "best_epoch": state["best_epoch"],
+            "best_dev_accuracy": state["best_val_accuracy"],
+            "history": state["history"],
+            "clips_per_second": clips_per_second,
+        },
+        "metrics": {"float": metrics.get("float"), "int8": metrics["int8"], "split": metrics["split"]},
+        "tflite_bytes": len(tflite),
+    }
+    with atomic_dir(out) as d:
+        model.save(d / "model.keras")
+        (d / "model_int8.tflite").write_bytes(tflite)
+        (d / "tinykws.json").write_text(json.dumps(meta, indent=2))
+        export_c(d, tflite, cfg.labels, fe, name=out.name)
+        write_confusion_png(d / "confusion.png", cfg.labels, metrics)
+        _write_history_png(d / "training.png", state["history"])
+        (d / "report.md").write_text(_report_md(meta))
+    return TrainResult(out, meta["metrics"], clips_per_second)
+
+
+def _write_history_png(path: Path, history: list[dict[str, float]]) -> None:
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax[0].plot(ep, [h.get("loss") for h in history], label="train")
+    ax[0].plot(ep, [h.get("val_loss") for h in history], label="dev")
+    ax[0].set_title("loss")
+    ax[1].plot(ep, [h.get("accuracy") for h in history], label="train (augmented)")
+    ax[1].plot(ep, [h.get("val_accuracy") for h in history], label="dev")
+    ax[1].set_title("accuracy")
+    for a in ax:
+        a.set_xlabel("epoch")
+        a.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _report_md(meta: dict[str, Any]) -> str:
+    m = meta["metrics"]
+    lines = [
+        f"# {meta['name']}",
+        "",
+        f"Labels: {', '.join(meta['labels'])}",
+        f"Model: {meta['model']['builder']} ({meta['model']['params']} parameters), "
+        f"front end `{meta['frontend']['name']}`, int8 .tflite {meta['tflite_bytes']} bytes.",
+        f"Data: {meta['data']['root']} ({meta['data']['kind']}), counts {meta['data']['counts']}.",
+        "",
+        f"Top-1 on the {m['split']} split (measured on the host; int8 through the tflite_micro interpreter):",
+        "",
+        "| | float | int8 |",
+        "|---|---|---|",
+        f"| top-1 | {m['float']['top1']:.4f} | {m['int8']['top1']:.4f} |",
+        "",
+        "| label | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for lab, r in m["int8"]["per_class"].items():
+        lines.append(f"| {lab} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
+    lines += ["", "![confusion](confusion.png)", "", "![training](training.png)", ""]
+    return "\n".join(lines)
+
+
+def training_features_for_calibration(
+    root: Path, meta: dict[str, Any], fe: Any, n: int, seed: int
+) -> np.ndarray:
+    """int8 features of up to `n` training clips of a model's corpus, for re-quantization."""
+    from tinykws.data.noise import NoiseBank
+
+    cfg_d = dict(meta["training"]["config"])
+    cfg_d["data"] = str(root)
+    cfg = TrainConfig(**cfg_d)
+    splits, _ = assemble_splits(cfg)
+    noise = NoiseBank([Path(d) for d in cfg.noise_dirs], seed=cfg.seed).segments
+    audio = fill_silence(splits["train"], noise, seed)
+    pick = np.random.default_rng(seed).permutation(len(audio))[:n]
+    return fe.int8_features(audio[pick])
+
+
+def cli_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", required=True, type=Path, help="corpus root (MSWC layout or <root>/<word>/*.wav)"
+    )
+    p.add_argument("--language", help="MSWC language code (default: all languages in the corpus)")
+    p.add_argument("--keywords", required=True, help="comma-separated keywords")
+    p.add_argument(
+        "--unknown-languages",
+        default="",
+        help="comma-separated extra languages whose words serve as _unknown_ (default: none)",
+    )
+    p.add_argument("--model", default="dscnn-s", help="dscnn-s | dscnn-m | dscnn-l")
+    p.add_argument("--filters", type=int, help="override the model width")
+    p.add_argument("--blocks", type=int, help="override the number of depthwise-separable blocks")
+    p.add_argument("--frontend", default="mlperf", help="mlperf | psf")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unknown-share", type=float, default=0.1)
+    p.add_argument("--silence-share", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=8, help="early stopping: epochs without dev improvement")
+    p.add_argument(
+        "--noise", action="append", default=[], help="folder of background-noise wavs (repeatable)"
+    )
+    p.add_argument("--max-clips-per-word", type=int)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--out", required=True, type=Path, help="model directory to write")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Validate CLI arguments into a TrainConfig (errors name the argument)."""
+    keywords = [k.strip() for k in args.keywords.split(",") if k.strip()]
+    if not keywords:
+        raise TinyKWSError("--keywords: give at least one keyword")
+    if len(set(keywords)) != len(keywords):
+        raise TinyKWSError("--keywords: a keyword is repeated")
+    if args.epochs < 1:
+        raise TinyKWSError("--epochs: must be at least 1")
+    if not args.data.exists():
+        raise TinyKWSError(f"--data: corpus not found: {args.data}")
+    return TrainConfig(
+        data=str(args.data),
+        keywords=keywords,
+        out=str(args.out),
+        language=args.language,
+        unknown_languages=[x.strip() for x in args.unknown_languages.split(",") if x.strip()],
+        model=args.model,
+        filters=args.filters,
+        blocks=args.blocks,
+        frontend=args.frontend,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        unknown_share=args.unknown_share,
+        silence_share=args.silence_share,
+        patience=args.patience,
+        noise_dirs=[str(d) for d in args.noise],
+        max_clips_per_word=args.max_clips_per_word,
+    )
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    res = train(config_from_args(args), resume=args.resume)
+    m = res.metrics
+    print(f"float top-1 {m['float']['top1']:.4f}  int8 top-1 {m['int8']['top1']:.4f}  ({m['split']} split)")
+    print(f"training throughput {res.clips_per_second:.0f} clips/s; model written to {res.out}")
+    return 0
