@@ -1,0 +1,95 @@
+/* tinykws int8 kernels: the operator library the graph compiler (tinykws/export/compiler.py)
+ * calls from the generated tinykws_model.c.
+ *
+ * Conventions shared by every kernel:
+ *  - tensors are NHWC int8 with batch 1, activations per-tensor quantized;
+ *  - weights are int8 with zero point 0 (per-channel or per-tensor scales);
+ *  - biases are int32 and already FOLDED by the compiler: bias'[oc] = bias[oc] - in_zp * sum(w[oc]),
+ *    so kernels multiply raw int8 inputs with raw int8 weights. Padded taps (outside the input)
+ *    are treated as the value in_zp, which contributes exactly 0 after folding -- the same result
+ *    as the TFLM reference that skips them;
+ *  - requantization uses per-output-channel (multiplier, shift) computed as TFLM does
+ *    (QuantizeMultiplier), applied with the arithmetic of requant.h.
+ * Each kernel has a portable C path (the reference, also built on the host) and, where it pays,
+ * a Cortex-M DSP-extension path chosen at compile time (__ARM_FEATURE_DSP). Define
+ * TINYKWS_PORTABLE to force the portable paths everywhere.
+ */
+#ifndef TINYKWS_KERNELS_H
+#define TINYKWS_KERNELS_H
+
+#include <stdint.h>
+
+#if defined(__ARM_FEATURE_DSP) && !defined(TINYKWS_PORTABLE)
+#define TK_USE_DSP 1
+#else
+#define TK_USE_DSP 0
+#endif
+
+/* Convolution-like ops (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D). */
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, out_c;
+    uint16_t k_h, k_w;
+    uint8_t stride_h, stride_w;
+    uint8_t pad_h, pad_w; /* top / left padding (TFLM ComputePadding) */
+    uint16_t depth_mult;  /* depthwise only */
+    int16_t in_zp, out_zp;
+    int16_t act_min, act_max;
+} tk_conv_params;
+
+/* Scratch bytes the kernels need (the compiler reserves them in the arena; it mirrors these). */
+#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (4u * (unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 8u)
+
+void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
+void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                          const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
+void tk_avgpool_s8(const tk_conv_params *p, const int8_t *in, int8_t *out);
+void tk_maxpool_s8(const tk_conv_params *p, const int8_t *in, int8_t *out);
+
+/* FULLY_CONNECTED: out[b][o] = requant(bias'[o] + sum_i in[b][i] * w[o][i]). */
+typedef struct {
+    uint16_t batches, in_depth, out_depth;
+    int16_t in_zp, out_zp;
+    int16_t act_min, act_max;
+} tk_fc_params;
+
+void tk_fully_connected_s8(const tk_fc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int8_t *shift, int8_t *out);
+
+/* SOFTMAX int8 -> int8 (output scale 1/256, zero point -128), gemmlowp fixed point as in TFLM. */
+typedef struct {
+    uint16_t outer, depth;
+    int32_t input_multiplier;
+    int32_t input_left_shift;
+    int32_t diff_min;
+} tk_softmax_params;
+
+void tk_softmax_s8(const tk_softmax_params *p, const int8_t *in, int8_t *out);
+
+/* ADD int8 with 4-D broadcasting (strides 0 on broadcast dims). */
+typedef struct {
+    uint16_t dims[4];
+    uint16_t stride1[4], stride2[4];
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t left_shift;
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
+    int16_t act_min, act_max;
+} tk_add_params;
+
+void tk_add_s8(const tk_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* MEAN over H and W of an NHWC tensor, reproducing TFLM's three int8 paths:
+ * mode 0: keep_dims (integer requantization), mode 1: same quantization in and out (integer sum
+ * divided with truncation), mode 2: different quantization without keep_dims (float arithmetic). */
+typedef struct {
+    uint16_t h, w, c;
+    int32_t in_zp, out_zp;
+    int32_t mult, shift; /* input_scale / output_scale as TFLM's QuantizeMultiplier */
+    float in_scale, out_scale;
+    uint8_t mode;
+} tk_mean_params;
+
+void tk_mean_s8(const tk_mean_params *p, const int8_t *in, int8_t *out);
+
+#endif /* TINYKWS_KERNELS_H */

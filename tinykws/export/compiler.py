@@ -1,0 +1,856 @@
+"""The graph compiler: an int8 `.tflite` becomes plain C that runs without an interpreter.
+
+Why a compiler rather than TFLM on the device: the graph of a keyword model is fixed, so the
+interpreter's flatbuffer parsing, op resolver, tensor bookkeeping and per-op `Prepare` work can be
+done once, here, on the host. What is left on the device is a straight sequence of kernel calls
+on one static arena, with weights, folded biases and requantization constants in flash.
+
+The output is `tinykws_model.h` (the interface the firmware relies on, see docs/compiler.md) and
+`tinykws_model.c`, which includes the kernels of `firmware/kernels/`. Every constant is derived
+exactly as TFLM derives it (QuantizeMultiplier in double precision, CalculateActivationRange in
+float, ComputePadding), so results are bit-exact with the `tflite_micro` interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinykws.errors import TinyKWSError
+from tinykws.fsutil import atomic_write_text
+
+KERNEL_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
+
+SUPPORTED_OPS = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "RESHAPE",
+    "SQUEEZE",
+    "SOFTMAX",
+    "ADD",
+    "MEAN",
+    "QUANTIZE",
+    "DEQUANTIZE",
+)
+_SUPPORTED_TEXT = ", ".join(SUPPORTED_OPS) + " (QUANTIZE/DEQUANTIZE only at the model's input/output)"
+
+ARENA_ALIGN = 16
+
+# tflite TensorType values used here
+_FLOAT32, _INT32, _INT8, _INT64 = 0, 2, 9, 4
+_TYPE_NAMES = {0: "FLOAT32", 1: "FLOAT16", 2: "INT32", 3: "UINT8", 4: "INT64", 7: "INT16", 9: "INT8"}
+
+
+@dataclass
+class CompileResult:
+    """What `compile_model` produced; the firmware build and the bench read these figures."""
+
+    arena_bytes: int
+    ops: list[str]
+    sources: list[Path]
+    header: Path
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_scale: float
+    input_zero_point: int
+    output_scale: float
+    output_zero_point: int
+    weights_bytes: int
+    kernel_dir: Path = KERNEL_DIR
+    macs: int = 0
+    op_macs: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: int
+    data: np.ndarray | None
+    scales: np.ndarray
+    zero_points: np.ndarray
+    qdim: int
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def scale(self) -> float:
+        return float(self.scales[0]) if len(self.scales) else 0.0
+
+    @property
+    def zp(self) -> int:
+        return int(self.zero_points[0]) if len(self.zero_points) else 0
+
+
+@dataclass
+class _Op:
+    kind: str
+    inputs: list[int]
+    outputs: list[int]
+    options: object | None
+
+
+@dataclass
+class _Step:
+    """One kernel call in the generated code."""
+
+    kind: str
+    reads: list[int]  # activation tensor ids read
+    write: int  # activation tensor id written
+    call: str  # C call, with {in0} {in1} {out} {scratch} placeholders
+    decls: list[str]  # const declarations
+    const_bytes: int
+    scratch: int = 0
+    macs: int = 0
+
+
+# --------------------------------------------------------------------------- TFLM arithmetic
+
+
+def _tflite_round(x: float) -> int:
+    """std::round: half away from zero (Python's round() is half-to-even)."""
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def quantize_multiplier(d: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier (double rounding build): d = m * 2^(shift - 31)."""
+    if d == 0.0:
+        return 0, 0
+    q, shift = math.frexp(d)
+    q_fixed = _tflite_round(q * (1 << 31))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    return int(q_fixed), int(shift)
+
+
+def activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
+    """TFLM CalculateActivationRangeQuantized for int8 (float arithmetic as in C)."""
+    s = np.float32(scale)
+
+    def q(f: float) -> int:
+        return zp + _tflite_round(float(np.float32(f) / s))
+
+    lo, hi = -128, 127
+    if act == 0:  # NONE
+        return lo, hi
+    if act == 1:  # RELU
+        return max(lo, q(0.0)), hi
+    if act == 2:  # RELU_N1_TO_1
+        return max(lo, q(-1.0)), min(hi, q(1.0))
+    if act == 3:  # RELU6
+        return max(lo, q(0.0)), min(hi, q(6.0))
+    raise TinyKWSError(f"fused activation {act}: not supported (NONE, RELU, RELU_N1_TO_1, RELU6 are)")
+
+
+def _out_size(padding: int, in_size: int, k: int, stride: int) -> int:
+    return (in_size + stride - 1) // stride if padding == 0 else (in_size - k + stride) // stride
+
+
+def _pad(stride: int, in_size: int, k: int, out_size: int) -> int:
+    total = (out_size - 1) * stride + k - in_size
+    return max(total, 0) // 2
+
+
+# --------------------------------------------------------------------------- flatbuffer reading
+
+
+def _read_model(buf: bytes, where: str) -> tuple[list[_Tensor], list[_Op], list[int], list[int]]:
+    import tflite
+    from tflite.BuiltinOperator import BuiltinOperator
+
+    op_names = {v: k for k, v in BuiltinOperator.__dict__.items() if not k.startswith("_")}
+    try:
+        model = tflite.Model.GetRootAsModel(buf, 0)
+        n_sub = model.SubgraphsLength()
+    except Exception as exc:  # flatbuffers raises assorted errors on garbage
+        raise TinyKWSError(f"{where}: not a readable .tflite flatbuffer ({exc})") from exc
+    if n_sub != 1:
+        raise TinyKWSError(f"{where}: {n_sub} subgraphs; only single-subgraph models are supported")
+    sg = model.Subgraphs(0)
+    tensors: list[_Tensor] = []
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensor(i) if hasattr(sg, "Tensor") else sg.Tensors(i)
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        data = None
+        b = model.Buffers(t.Buffer())
+        if b is not None:
+            raw = None
+            if b.DataLength():
+                raw = b.DataAsNumpy().tobytes()
+            elif b.Offset() > 1:
+                raw = buf[b.Offset() : b.Offset() + b.Size()]
+            if raw:
+                dt = {_INT8: np.int8, _INT32: np.int32, _FLOAT32: np.float32, _INT64: np.int64}.get(t.Type())
+                if dt is not None:
+                    data = np.frombuffer(raw, dtype=dt).copy()
+                    if shape:
+                        data = data.reshape(shape)
+        q = t.Quantization()
+        scales = q.ScaleAsNumpy() if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
+        zps = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else np.zeros(0, np.int64)
+        tensors.append(
+            _Tensor(
+                index=i,
+                name=t.Name().decode("utf-8", "replace"),
+                shape=shape,
+                dtype=int(t.Type()),
+                data=data,
+                scales=np.asarray(scales, np.float32),
+                zero_points=np.asarray(zps, np.int64),
+                qdim=int(q.QuantizedDimension()) if q is not None else 0,
+            )
+        )
+    ops: list[_Op] = []
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        oc = model.OperatorCodes(op.OpcodeIndex())
+        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+        kind = op_names.get(code, f"BUILTIN_{code}")
+        if kind == "CUSTOM":
+            kind = f"CUSTOM:{oc.CustomCode().decode('utf-8', 'replace') if oc.CustomCode() else '?'}"
+        ins = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
+        outs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        ops.append(_Op(kind, ins, outs, _options(op, kind)))
+    inputs = [int(x) for x in sg.InputsAsNumpy()]
+    outputs = [int(x) for x in sg.OutputsAsNumpy()]
+    return tensors, ops, inputs, outputs
+
+
+def _options(op, kind: str):
+    import tflite
+
+    table = op.BuiltinOptions()
+    if table is None:
+        return None
+    cls = {
+        "CONV_2D": tflite.Conv2DOptions,
+        "DEPTHWISE_CONV_2D": tflite.DepthwiseConv2DOptions,
+        "FULLY_CONNECTED": tflite.FullyConnectedOptions,
+        "AVERAGE_POOL_2D": tflite.Pool2DOptions,
+        "MAX_POOL_2D": tflite.Pool2DOptions,
+        "SOFTMAX": tflite.SoftmaxOptions,
+        "ADD": tflite.AddOptions,
+        "MEAN": tflite.ReducerOptions,
+    }.get(kind)
+    if cls is None:
+        return None
+    o = cls()
+    o.Init(table.Bytes, table.Pos)
+    return o
+
+
+# --------------------------------------------------------------------------- C emission helpers
+
+
+def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> str:
+    vals = [str(int(v)) for v in np.asarray(values).reshape(-1)]
+    if ctype == "int32_t":
+        vals = [v if int(v) != -(2**31) else "(-2147483647 - 1)" for v in vals]
+    lines = [", ".join(vals[i : i + per_line]) for i in range(0, len(vals), per_line)]
+    body = ",\n    ".join(lines) if lines else "0"
+    return f"static const {ctype} {name}[{max(len(vals), 1)}] = {{\n    {body}\n}};\n"
+
+
+def _c_float(x: float) -> str:
+    return f"{float(np.float32(x)):.9g}f"
+
+
+class _Compiler:
+    def __init__(self, buf: bytes, where: str):
+        self.where = where
+        self.tensors, self.ops, self.inputs, self.outputs = _read_model(buf, where)
+        self.steps: list[_Step] = []
+        self.alias: dict[int, int] = {}  # tensor -> representative (reshape groups)
+
+    # ---- helpers
+    def t(self, i: int) -> _Tensor:
+        return self.tensors[i]
+
+    def rep(self, i: int) -> int:
+        while i in self.alias:
+            i = self.alias[i]
+        return i
+
+    def err(self, msg: str) -> TinyKWSError:
+        return TinyKWSError(f"{self.where}: {msg}")
+
+    def need_int8(self, op: _Op, idx: int, what: str) -> _Tensor:
+        t = self.t(idx)
+        if t.dtype != _INT8:
+            raise self.err(
+                f"{op.kind} {what} '{t.name}' is {_TYPE_NAMES.get(t.dtype, t.dtype)}; only int8 "
+                "activations and weights are supported (quantize the model full-integer)"
+            )
+        if len(t.scales) == 0:
+            raise self.err(f"{op.kind} {what} '{t.name}' has no quantization parameters")
+        return t
+
+    def weights(self, op: _Op, idx: int, channels: int) -> tuple[_Tensor, np.ndarray]:
+        t = self.need_int8(op, idx, "weights")
+        if t.data is None:
+            raise self.err(
+                f"{op.kind} weights '{t.name}' are not constant; only constant weights are supported"
+            )
+        if np.any(t.zero_points != 0):
+            raise self.err(
+                f"{op.kind} weights '{t.name}' have a nonzero zero point; int8 weights must be symmetric"
+            )
+        scales = t.scales.astype(np.float64)
+        if len(scales) == 1:
+            scales = np.repeat(scales, channels)
+        elif len(scales) != channels:
+            raise self.err(f"{op.kind} weights '{t.name}': {len(scales)} scales for {channels} channels")
+        return t, scales
+
+    def bias(self, op: _Op, pos: int, channels: int) -> np.ndarray:
+        if len(op.inputs) <= pos or op.inputs[pos] < 0:
+            return np.zeros(channels, np.int64)
+        t = self.t(op.inputs[pos])
+        if t.dtype != _INT32 or t.data is None:
+            raise self.err(
+                f"{op.kind} bias '{t.name}' is {_TYPE_NAMES.get(t.dtype, t.dtype)}; "
+                "only constant int32 biases are supported"
+            )
+        return t.data.reshape(-1).astype(np.int64)
+
+    def requant_arrays(self, sid: int, in_scale: float, w_scales: np.ndarray, out_scale: float):
+        mults, shifts = [], []
+        for ws in w_scales:
+            m, s = quantize_multiplier(float(in_scale) * float(ws) / float(out_scale))
+            mults.append(m)
+            shifts.append(s)
+        decls = [
+            _c_array("int32_t", f"op{sid}_mult", np.array(mults)),
+            _c_array("int8_t", f"op{sid}_shift", np.array(shifts)),
+        ]
+        return decls, 5 * len(mults)
+
+    # ---- graph preparation
+    def prepare(self) -> None:
+        # Strip float edges: QUANTIZE right after a float input, DEQUANTIZE right before a float output.
+        for pos, gi in enumerate(list(self.inputs)):
+            if self.t(gi).dtype == _FLOAT32:
+                users = [op for op in self.ops if gi in op.inputs]
+                if (
+                    len(users) == 1
+                    and users[0].kind == "QUANTIZE"
+                    and self.t(users[0].outputs[0]).dtype == _INT8
+                ):
+                    self.inputs[pos] = users[0].outputs[0]
+                    self.ops.remove(users[0])
+                else:
+                    raise self.err(
+                        f"input '{self.t(gi).name}' is float32 and not followed by a QUANTIZE to int8; "
+                        "only full-integer (int8) models are supported"
+                    )
+        for pos, go in enumerate(list(self.outputs)):
+            if self.t(go).dtype == _FLOAT32:
+                prods = [op for op in self.ops if go in op.outputs]
+                if (
+                    len(prods) == 1
+                    and prods[0].kind == "DEQUANTIZE"
+                    and self.t(prods[0].inputs[0]).dtype == _INT8
+                ):
+                    self.outputs[pos] = prods[0].inputs[0]
+                    self.ops.remove(prods[0])
+                else:
+                    raise self.err(
+                        f"output '{self.t(go).name}' is float32 and not produced by a DEQUANTIZE from int8; "
+                        "only full-integer (int8) models are supported"
+                    )
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise self.err(
+                f"{len(self.inputs)} inputs and {len(self.outputs)} outputs; exactly one of each is supported"
+            )
+        unsupported = sorted({op.kind for op in self.ops if op.kind not in SUPPORTED_OPS})
+        if unsupported:
+            raise self.err(f"unsupported op(s) {', '.join(unsupported)}; supported ops: {_SUPPORTED_TEXT}")
+        for gi in (self.inputs[0], self.outputs[0]):
+            t = self.t(gi)
+            if t.dtype != _INT8:
+                raise self.err(
+                    f"model input/output '{t.name}' is {_TYPE_NAMES.get(t.dtype, t.dtype)}; "
+                    "only int8 is supported"
+                )
+
+    # ---- lowering
+    def lower(self) -> None:
+        for op in self.ops:
+            fn = getattr(self, "_op_" + op.kind.lower(), None)
+            if fn is None or op.kind in ("QUANTIZE", "DEQUANTIZE"):
+                raise self.err(
+                    f"{op.kind} inside the graph is not supported (only at the model's edges); "
+                    f"supported ops: {_SUPPORTED_TEXT}"
+                )
+            fn(op)
+
+    @staticmethod
+    def _consts(sid: int) -> str:
+        return f"op{sid}_w, op{sid}_b, op{sid}_mult, op{sid}_shift"
+
+    def _sid(self) -> int:
+        return len(self.steps)
+
+    def _conv_like(self, op: _Op, depthwise: bool) -> None:
+        o = op.options
+        if o.DilationHFactor() != 1 or o.DilationWFactor() != 1:
+            raise self.err(
+                f"{op.kind} with dilation {o.DilationHFactor()}x{o.DilationWFactor()}; "
+                "only dilation 1 is supported"
+            )
+        x = self.need_int8(op, op.inputs[0], "input")
+        y = self.need_int8(op, op.outputs[0], "output")
+        if len(x.shape) != 4 or x.shape[0] != 1:
+            raise self.err(f"{op.kind} input shape {x.shape}; only NHWC with batch 1 is supported")
+        _, ih, iw, ic = x.shape
+        _, oh, ow, oc = y.shape
+        wt = self.t(op.inputs[1])
+        if depthwise:
+            _, kh, kw, woc = wt.shape
+            dm = oc // ic
+            if woc != oc or dm * ic != oc:
+                raise self.err(
+                    f"{op.kind}: weights {wt.shape} do not match input {x.shape} / output {y.shape}"
+                )
+        else:
+            woc, kh, kw, wic = wt.shape
+            dm = 1
+            if wic != ic or woc != oc:
+                raise self.err(
+                    f"{op.kind}: grouped or mismatched convolution (weights {wt.shape}, "
+                    f"input {x.shape}) is not supported"
+                )
+        wt, wscales = self.weights(op, op.inputs[1], oc)
+        if wt.qdim != (3 if depthwise else 0) and len(wt.scales) > 1:
+            raise self.err(f"{op.kind}: per-channel scales on dimension {wt.qdim} are not supported")
+        sh, sw, pad = o.StrideH(), o.StrideW(), o.Padding()
+        if (_out_size(pad, ih, kh, sh), _out_size(pad, iw, kw, sw)) != (oh, ow):
+            raise self.err(
+                f"{op.kind}: output shape {y.shape} does not follow from the input, kernel and strides"
+            )
+        ph, pw = _pad(sh, ih, kh, oh), _pad(sw, iw, kw, ow)
+        act_min, act_max = activation_range(o.FusedActivationFunction(), y.scale, y.zp)
+        w = wt.data.astype(np.int64)
+        bias = self.bias(op, 2, oc)
+        wsum = w.reshape(-1, oc).sum(axis=0) if depthwise else w.reshape(oc, -1).sum(axis=1)
+        folded = bias - x.zp * wsum
+        if np.any(np.abs(folded) >= 2**31):
+            raise self.err(f"{op.kind}: bias out of int32 range after folding the input zero point")
+        sid = self._sid()
+        decls = [
+            _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1)),
+            _c_array("int32_t", f"op{sid}_b", folded),
+        ]
+        rq, rq_bytes = self.requant_arrays(sid, x.scale, wscales, y.scale)
+        decls += rq
+        decls.append(
+            f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
+            f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}}};\n"
+        )
+        fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
+        scratch = 4 * kh * kw * ic + 8 if not depthwise else 0
+        call = f"{fn}(&op{sid}_p, {{in0}}, {self._consts(sid)}, {{out}}, {{scratch}});"
+        macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
+        self.steps.append(
+            _Step(
+                op.kind, [op.inputs[0]], op.outputs[0], call, decls, w.size + 4 * oc + rq_bytes, scratch, macs
+            )
+        )
+
+    def _op_conv_2d(self, op: _Op) -> None:
+        self._conv_like(op, depthwise=False)
+
+    def _op_depthwise_conv_2d(self, op: _Op) -> None:
+        self._conv_like(op, depthwise=True)
+
+    def _pool(self, op: _Op, fn: str) -> None:
+        o = op.options
+        x = self.need_int8(op, op.inputs[0], "input")
+        y = self.need_int8(op, op.outputs[0], "output")
+        if len(x.shape) != 4 or x.shape[0] != 1:
+            raise self.err(f"{op.kind} input shape {x.shape}; only NHWC with batch 1 is supported")
+        if x.scale != y.scale or x.zp != y.zp:
+            raise self.err(f"{op.kind}: input and output quantization differ; TFLite requires them equal")
+        _, ih, iw, c = x.shape
+        _, oh, ow, _ = y.shape
+        kh, kw, sh, sw, pad = o.FilterHeight(), o.FilterWidth(), o.StrideH(), o.StrideW(), o.Padding()
+        if (_out_size(pad, ih, kh, sh), _out_size(pad, iw, kw, sw)) != (oh, ow):
+            raise self.err(
+                f"{op.kind}: output shape {y.shape} does not follow from the input, window and strides"
+            )
+        ph, pw = _pad(sh, ih, kh, oh), _pad(sw, iw, kw, ow)
+        act_min, act_max = activation_range(o.FusedActivationFunction(), y.scale, y.zp)
+        sid = self._sid()
+        decl = (
+            f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {c}, {oh}, {ow}, {c}, {kh}, {kw}, "
+            f"{sh}, {sw}, {ph}, {pw}, 1, {x.zp}, {y.zp}, {act_min}, {act_max}}};\n"
+        )
+        self.steps.append(
+            _Step(op.kind, [op.inputs[0]], op.outputs[0], f"{fn}(&op{sid}_p, {{in0}}, {{out}});", [decl], 0)
+        )
+
+    def _op_average_pool_2d(self, op: _Op) -> None:
+        self._pool(op, "tk_avgpool_s8")
+
+    def _op_max_pool_2d(self, op: _Op) -> None:
+        self._pool(op, "tk_maxpool_s8")
+
+    def _op_fully_connected(self, op: _Op) -> None:
+        o = op.options
+        x = self.need_int8(op, op.inputs[0], "input")
+        y = self.need_int8(op, op.outputs[0], "output")
+        wt = self.t(op.inputs[1])
+        if len(wt.shape) != 2:
+            raise self.err(f"FULLY_CONNECTED weights shape {wt.shape}; expected [out, in]")
+        if o is not None and o.WeightsFormat() != 0:
+            raise self.err("FULLY_CONNECTED with shuffled weights is not supported")
+        n_out, n_in = wt.shape
+        if x.size % n_in:
+            raise self.err(f"FULLY_CONNECTED input of {x.size} elements is not a multiple of {n_in}")
+        batches = x.size // n_in
+        wt, wscales = self.weights(op, op.inputs[1], n_out)
+        act = o.FusedActivationFunction() if o is not None else 0
+        act_min, act_max = activation_range(act, y.scale, y.zp)
+        w = wt.data.astype(np.int64)
+        folded = self.bias(op, 2, n_out) - x.zp * w.sum(axis=1)
+        sid = self._sid()
+        decls = [
+            _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1)),
+            _c_array("int32_t", f"op{sid}_b", folded),
+        ]
+        rq, rq_bytes = self.requant_arrays(sid, x.scale, wscales, y.scale)
+        decls += rq
+        decls.append(
+            f"static const tk_fc_params op{sid}_p = {{{batches}, {n_in}, {n_out}, {x.zp}, {y.zp}, "
+            f"{act_min}, {act_max}}};\n"
+        )
+        call = f"tk_fully_connected_s8(&op{sid}_p, {{in0}}, {self._consts(sid)}, {{out}});"
+        self.steps.append(
+            _Step(
+                op.kind,
+                [op.inputs[0]],
+                op.outputs[0],
+                call,
+                decls,
+                w.size + 4 * n_out + rq_bytes,
+                0,
+                batches * n_in * n_out,
+            )
+        )
+
+    def _op_softmax(self, op: _Op) -> None:
+        x = self.need_int8(op, op.inputs[0], "input")
+        y = self.need_int8(op, op.outputs[0], "output")
+        if y.zp != -128 or abs(y.scale - 1.0 / 256) > 1e-9:
+            raise self.err("SOFTMAX int8 output must have scale 1/256 and zero point -128 (as TFLM requires)")
+        beta = float(op.options.Beta()) if op.options is not None else 1.0
+        real = min(beta * float(x.scale) * float(1 << (31 - 5)), float((1 << 31) - 1))
+        mult, shift = quantize_multiplier(real)
+        if shift < 0:
+            raise self.err("SOFTMAX: input scale too small for TFLM's int8 softmax")
+        radius = math.floor(((1 << 5) - 1) * float(1 << (31 - 5)) / float(1 << shift))
+        diff_min = -radius
+        depth = x.shape[-1]
+        sid = self._sid()
+        decl = (
+            f"static const tk_softmax_params op{sid}_p = {{{x.size // depth}, {depth}, {mult}, {shift}, "
+            f"{diff_min}}};\n"
+        )
+        self.steps.append(
+            _Step(
+                op.kind,
+                [op.inputs[0]],
+                op.outputs[0],
+                f"tk_softmax_s8(&op{sid}_p, {{in0}}, {{out}});",
+                [decl],
+                0,
+            )
+        )
+
+    def _op_add(self, op: _Op) -> None:
+        a = self.need_int8(op, op.inputs[0], "input 1")
+        b = self.need_int8(op, op.inputs[1], "input 2")
+        y = self.need_int8(op, op.outputs[0], "output")
+        if a.data is not None or b.data is not None:
+            raise self.err("ADD with a constant operand is not supported")
+        out_shape = (1,) * (4 - len(y.shape)) + tuple(y.shape)
+        if len(out_shape) > 4:
+            raise self.err(f"ADD of rank {len(y.shape)}; at most 4 dimensions are supported")
+
+        def strides(t: _Tensor) -> list[int]:
+            shp = (1,) * (4 - len(t.shape)) + tuple(t.shape)
+            st, acc = [0] * 4, 1
+            for d in range(3, -1, -1):
+                if shp[d] not in (1, out_shape[d]):
+                    raise self.err(f"ADD: shapes {a.shape} and {b.shape} do not broadcast to {y.shape}")
+                st[d] = acc if shp[d] != 1 else 0
+                acc *= shp[d]
+            return st
+
+        s1, s2 = strides(a), strides(b)
+        left = 20
+        twice_max = 2.0 * float(max(np.float32(a.scale), np.float32(b.scale)))
+        m1, sh1 = quantize_multiplier(float(a.scale) / twice_max)
+        m2, sh2 = quantize_multiplier(float(b.scale) / twice_max)
+        mo, sho = quantize_multiplier(twice_max / ((1 << left) * float(y.scale)))
+        act = op.options.FusedActivationFunction() if op.options is not None else 0
+        act_min, act_max = activation_range(act, y.scale, y.zp)
+        sid = self._sid()
+        dims = ", ".join(str(d) for d in out_shape)
+        decl = (
+            f"static const tk_add_params op{sid}_p = {{{{{dims}}}, {{{', '.join(map(str, s1))}}}, "
+            f"{{{', '.join(map(str, s2))}}}, {-a.zp}, {-b.zp}, {y.zp}, {left}, {m1}, {sh1}, {m2}, {sh2}, "
+            f"{mo}, {sho}, {act_min}, {act_max}}};\n"
+        )
+        call = f"tk_add_s8(&op{sid}_p, {{in0}}, {{in1}}, {{out}});"
+        self.steps.append(_Step(op.kind, [op.inputs[0], op.inputs[1]], op.outputs[0], call, [decl], 0))
+
+    def _op_mean(self, op: _Op) -> None:
+        x = self.need_int8(op, op.inputs[0], "input")
+        y = self.need_int8(op, op.outputs[0], "output")
+        axis_t = self.t(op.inputs[1])
+        if axis_t.data is None or len(x.shape) != 4 or x.shape[0] != 1:
+            raise self.err("MEAN is supported over axes 1 and 2 of a constant-axis NHWC tensor with batch 1")
+        axes = sorted(int(v) % 4 for v in axis_t.data.reshape(-1))
+        if axes != [1, 2]:
+            raise self.err(f"MEAN over axes {axes}; only the spatial axes [1, 2] are supported")
+        keep = bool(op.options.KeepDims()) if op.options is not None else False
+        _, h, w, c = x.shape
+        mult, shift = quantize_multiplier(float(x.scale) / float(y.scale))
+        same = int(np.float32(x.scale) == np.float32(y.scale) and x.zp == y.zp)
+        mode = 0 if keep else (1 if same else 2)
+        sid = self._sid()
+        decl = (
+            f"static const tk_mean_params op{sid}_p = {{{h}, {w}, {c}, {x.zp}, {y.zp}, {mult}, {shift}, "
+            f"{_c_float(x.scale)}, {_c_float(y.scale)}, {mode}}};\n"
+        )
+        self.steps.append(
+            _Step(
+                op.kind,
+                [op.inputs[0]],
+                op.outputs[0],
+                f"tk_mean_s8(&op{sid}_p, {{in0}}, {{out}});",
+                [decl],
+                0,
+            )
+        )
+
+    def _alias(self, op: _Op) -> None:
+        x, y = self.t(op.inputs[0]), self.t(op.outputs[0])
+        if x.dtype != y.dtype or x.size != y.size:
+            raise self.err(f"{op.kind} '{y.name}' changes type or size; not supported")
+        if x.dtype == _INT8 and (x.scale != y.scale or x.zp != y.zp):
+            raise self.err(f"{op.kind} '{y.name}' changes quantization; not supported")
+        self.alias[op.outputs[0]] = op.inputs[0]
+
+    _op_reshape = _alias
+    _op_squeeze = _alias
+
+    # ---- placement and planning
+    def plan(self) -> tuple[dict[int, str], int]:
+        """Map every activation to an address expression; returns (locations, arena bytes).
+
+        The graph input is read from the caller's `input` and the final result is written straight
+        into the caller's `output`, so neither takes arena space. Everything else gets an offset
+        from a greedy first-fit planner over tensor lifetimes (largest first), the same idea as
+        TFLM's GreedyMemoryPlanner, with per-op scratch buffers as one-op lifetimes.
+        """
+        gin, gout = self.rep(self.inputs[0]), self.rep(self.outputs[0])
+        if gin == gout:
+            # the graph is only reshapes: copy the input
+            n = self.t(self.outputs[0]).size
+            self.steps.append(
+                _Step(
+                    "COPY",
+                    [self.inputs[0]],
+                    self.outputs[0],
+                    f"for (int i = 0; i < {n}; ++i) {{out}}[i] = {{in0}}[i];",
+                    [],
+                    0,
+                )
+            )
+            self.alias.pop(self.outputs[0], None)
+            gout = self.outputs[0]
+        loc: dict[int, str] = {gin: "input", gout: "output"}
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for s, st in enumerate(self.steps):
+            for r in st.reads:
+                last[self.rep(r)] = s
+            first.setdefault(self.rep(st.write), s)
+            last.setdefault(self.rep(st.write), s)
+        for t in first:
+            if t not in loc and last.get(t, first[t]) < first[t]:
+                last[t] = first[t]
+        bufs = []  # (size, first, last, key)
+        for t in first:
+            if t in loc:
+                continue
+            bufs.append((self.t(t).size, first[t], last[t], ("t", t)))
+        for s, st in enumerate(self.steps):
+            if st.scratch:
+                bufs.append((st.scratch, s, s, ("s", s)))
+        bufs.sort(key=lambda b: (-b[0], b[1]))
+        placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
+        offsets: dict[tuple[str, int], int] = {}
+        for size, f, l_, key in bufs:
+            asize = (size + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
+            conflicts = sorted((o, sz) for o, sz, pf, pl in placed if pf <= l_ and f <= pl)
+            off = 0
+            for o, sz in conflicts:
+                if off + asize <= o:
+                    break
+                off = max(off, (o + sz + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN)
+            placed.append((off, asize, f, l_))
+            offsets[key] = off
+        arena = max((o + sz for o, sz, _, _ in placed), default=0)
+        for key, off in offsets.items():
+            if key[0] == "t":
+                loc[key[1]] = f"(tinykws_arena.b + {off})"
+            else:
+                loc[-1 - key[1]] = f"(void *)(tinykws_arena.b + {off})"
+        return loc, arena
+
+    def emit(self, name: str, loc: dict[int, str], arena: int) -> tuple[str, str]:
+        x, y = self.t(self.inputs[0]), self.t(self.outputs[0])
+        n = len(self.steps)
+        hdr = f"""/* Generated by tinykws compile ({name}): the model as plain C, no interpreter.
+ * Bit-exact with the tflite_micro interpreter. Interface: docs/compiler.md. */
+#ifndef TINYKWS_MODEL_H
+#define TINYKWS_MODEL_H
+
+#include <stdint.h>
+
+#define TINYKWS_MODEL_NAME "{name}"
+#define TINYKWS_INPUT_SIZE {x.size}      /* elements */
+#define TINYKWS_OUTPUT_SIZE {y.size}
+#define TINYKWS_ARENA_BYTES {arena}
+#define TINYKWS_INPUT_SCALE {_c_float(x.scale)}
+#define TINYKWS_INPUT_ZERO_POINT {x.zp if x.zp >= 0 else f"({x.zp})"}
+#define TINYKWS_OUTPUT_SCALE {_c_float(y.scale)}
+#define TINYKWS_OUTPUT_ZERO_POINT {y.zp if y.zp >= 0 else f"({y.zp})"}
+#define TINYKWS_NUM_OPS {n}
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+extern const char *const tinykws_op_names[TINYKWS_NUM_OPS];
+
+/* Runs the model on `input` (TINYKWS_INPUT_SIZE int8 values) and writes TINYKWS_OUTPUT_SIZE int8
+ * values to `output`; returns 0 on success. Not reentrant (one static arena).
+ * Profiling: define TINYKWS_OP_HOOK(i) when compiling tinykws_model.c; it is called before op i
+ * and with i == TINYKWS_NUM_OPS at the end. */
+int tinykws_invoke(const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}}
+#endif
+
+#endif /* TINYKWS_MODEL_H */
+"""
+        parts = [
+            f"/* Generated by tinykws compile ({name}). Weights, folded biases and requantization\n"
+            " * constants are const (flash); activations live in one static arena planned from tensor\n"
+            " * lifetimes. */\n",
+            '#include "tinykws_model.h"\n#include "tinykws_kernels.h"\n\n',
+            "#ifndef TINYKWS_OP_HOOK\n#define TINYKWS_OP_HOOK(i) ((void)0)\n#endif\n\n",
+            f"static union {{\n    int32_t align_;\n    int8_t b[{max(arena, 4)}];\n}} tinykws_arena;\n\n",
+        ]
+        names = ", ".join(f'"{st.kind}"' for st in self.steps)
+        parts.append(f"const char *const tinykws_op_names[TINYKWS_NUM_OPS] = {{{names}}};\n\n")
+        for st in self.steps:
+            parts.extend(st.decls)
+            parts.append("\n")
+        parts.append("int tinykws_invoke(const int8_t *input, int8_t *output) {\n")
+        uses_input = uses_output = False
+        for s, st in enumerate(self.steps):
+            ins = {f"in{i}": self._ptr(loc, r, const=True) for i, r in enumerate(st.reads)}
+            outp = self._ptr(loc, st.write, const=False)
+            uses_input |= any(v == "input" for v in ins.values())
+            uses_output |= outp == "output" or any(v == "output" for v in ins.values())
+            call = st.call.format(out=outp, scratch=loc.get(-1 - s, "(void *)0"), **ins)
+            parts.append(f"    TINYKWS_OP_HOOK({s});\n    {call}\n")
+        if not uses_input:
+            parts.append("    (void)input;\n")
+        if not uses_output:
+            parts.append("    (void)output;\n")
+        parts.append("    TINYKWS_OP_HOOK(TINYKWS_NUM_OPS);\n    return 0;\n}\n")
+        return hdr, "".join(parts)
+
+    def _ptr(self, loc: dict[int, str], t: int, const: bool) -> str:
+        r = self.rep(t)
+        if r not in loc:
+            tt = self.t(t)
+            raise self.err(
+                f"tensor '{tt.name}' is read but never produced (constant activations are not supported)"
+            )
+        return loc[r]
+
+
+def compile_model(tflite: bytes | str | Path, out_dir: str | Path, name: str = "tinykws") -> CompileResult:
+    """Compile an int8 .tflite to `out_dir/tinykws_model.{h,c}`; refuses what it cannot run exactly."""
+    if isinstance(tflite, bytes | bytearray):
+        buf, where = bytes(tflite), "<model bytes>"
+    else:
+        path = Path(tflite)
+        if not path.is_file():
+            raise TinyKWSError(f"{path}: no such model file")
+        buf, where = path.read_bytes(), str(path)
+    comp = _Compiler(buf, where)
+    comp.prepare()
+    comp.lower()
+    loc, arena = comp.plan()
+    hdr, src = comp.emit(name, loc, arena)
+    out_dir = Path(out_dir)
+    header = atomic_write_text(out_dir / "tinykws_model.h", hdr)
+    source = atomic_write_text(out_dir / "tinykws_model.c", src)
+    x, y = comp.t(comp.inputs[0]), comp.t(comp.outputs[0])
+    return CompileResult(
+        arena_bytes=arena,
+        ops=[st.kind for st in comp.steps],
+        sources=[source],
+        header=header,
+        input_shape=tuple(x.shape),
+        output_shape=tuple(y.shape),
+        input_scale=float(x.scale),
+        input_zero_point=x.zp,
+        output_scale=float(y.scale),
+        output_zero_point=y.zp,
+        weights_bytes=sum(st.const_bytes for st in comp.steps),
+        macs=sum(st.macs for st in comp.steps),
+        op_macs=[st.macs for st in comp.steps],
+    )
+
+
+def cli_configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="int8 .tflite model")
+    parser.add_argument("--out", type=Path, required=True, help="output directory for tinykws_model.{h,c}")
+    parser.add_argument("--name", default="tinykws", help="model name recorded in the header")
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    res = compile_model(args.model, args.out, name=args.name)
+    print(f"ops ({len(res.ops)}): {' '.join(res.ops)}")
+    print(
+        f"input {res.input_shape} scale {res.input_scale:.7g} zp {res.input_zero_point}; "
+        f"output {res.output_shape} scale {res.output_scale:.7g} zp {res.output_zero_point}"
+    )
+    print(f"arena bytes: {res.arena_bytes}")
+    print(f"weight bytes (weights, biases, requantization constants): {res.weights_bytes}")
+    print(f"multiply-accumulates per inference: {res.macs}")
+    print(f"wrote {res.header} and {', '.join(str(s) for s in res.sources)} (kernels: {res.kernel_dir})")
+    return 0
