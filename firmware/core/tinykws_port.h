@@ -1,0 +1,51 @@
+/*
+ * The port interface: everything the portable core needs from a board.
+ *
+ * Why a separate header: the core (protocol, runtime, features) never touches registers, so
+ * a new board is one small folder implementing these functions (startup, linker script,
+ * UART, counter, GPIO). Emulated boards (QEMU) and real ones implement the same interface.
+ */
+#ifndef TINYKWS_PORT_H
+#define TINYKWS_PORT_H
+
+#include <stdint.h>
+
+/* What the free-running counter counts. */
+enum tinykws_counter_kind {
+    TINYKWS_COUNTER_INSTRUCTIONS = 0, /* emulated instructions (QEMU -icount shift=0) */
+    TINYKWS_COUNTER_CYCLES = 1        /* real CPU cycles (e.g. DWT CYCCNT) */
+};
+
+/* Board bring-up: clocks, UART at the profile's baud rate, counter, timestamp GPIO. */
+void port_init(void);
+
+/* Blocking read of one byte from the host link (may sleep the CPU while waiting). */
+int port_getc(void);
+
+/* Write one byte to the host link (blocking until it is accepted). */
+void port_putc(char c);
+
+/* Free-running 64-bit counter; wraps of the hardware counter are accounted for. */
+uint64_t port_counter(void);
+
+/* Counter units per counted event: the core converts a counter delta to instructions or
+ * cycles with `delta * port_counter_num() / port_counter_den()` (e.g. 40/1 on QEMU at
+ * 25 MHz SysTick, 1/1 with a cycle counter). */
+uint32_t port_counter_num(void);
+uint32_t port_counter_den(void);
+
+/* Counter ticks per second of (virtual, on QEMU) time, for m-lap-us. */
+uint32_t port_counter_hz(void);
+
+/* What the counter's converted figure is: instructions (emulated) or cycles. */
+enum tinykws_counter_kind port_counter_kind(void);
+
+/* Energy-mode timestamp: drive the timestamp GPIO low for at least 1 us, then high.
+ * Boards without the pin make this a no-op. */
+void port_timestamp_pulse(void);
+
+/* Board identity, from the board profile (boards/<name>.toml). */
+const char *port_board_name(void);
+uint32_t port_clock_hz(void);
+
+#endif /* TINYKWS_PORT_H */

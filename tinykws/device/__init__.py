@@ -1,0 +1,1 @@
+"""Talking to boards: the serial protocol client (`protocol`) and the QEMU launcher (`qemu`)."""
