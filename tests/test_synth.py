@@ -1,0 +1,196 @@
+"""`tinykws synth`: MSWC layout, splits by speaker, reproducibility, bad input, perturbations."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tinykws.data import perturb as pt
+from tinykws.data.synth import (
+    DEFAULT_LANGUAGES,
+    MLPERF_KEYWORDS,
+    SPLITS_HEADER,
+    Perturbation,
+    builtin_words,
+    make_speakers,
+    synthesize,
+)
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+def _rows(root: Path, lang: str) -> list[dict[str, str]]:
+    with open(root / lang / f"{lang}_splits.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "corpus"
+    synthesize(out, languages=["en", "ru"], words=None, speakers=10, seed=3, jobs=2, takes=1)
+    return out
+
+
+@needs_espeak
+def test_layout_header_and_speaker_splits(small_corpus: Path) -> None:
+    root = small_corpus
+    meta = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+    for lang in ("en", "ru"):
+        first = (root / lang / f"{lang}_splits.csv").read_text(encoding="utf-8").splitlines()[0]
+        assert first == "SET,LINK,WORD,VALID,SPEAKER,GENDER" == ",".join(SPLITS_HEADER)
+        rows = _rows(root, lang)
+        words = builtin_words(lang)
+        assert len(rows) == 10 * len(words)
+        split_of: dict[str, set[str]] = defaultdict(set)
+        for r in rows:
+            assert r["SET"] in {"TRAIN", "DEV", "TEST"}
+            assert r["LINK"].split("/")[0] == r["WORD"]
+            split_of[r["SPEAKER"]].add(r["SET"])
+        assert len(split_of) == 10
+        assert all(len(s) == 1 for s in split_of.values()), "a speaker is in two splits"
+        sets = [next(iter(s)) for s in split_of.values()]
+        assert sets.count("TRAIN") == 8 and sets.count("DEV") == 1 and sets.count("TEST") == 1
+        # metadata.json agrees with the CSV
+        assert meta[lang]["number_of_words"] == len(words)
+        assert meta[lang]["wordcounts"] == {w: 10 for w in words}
+    # Cyrillic words are folder names in their own script
+    assert (root / "ru" / "clips" / "да").is_dir()
+
+
+@needs_espeak
+def test_clips_are_1s_16k_with_word_at_random_offsets(small_corpus: Path) -> None:
+    rows = _rows(small_corpus, "en")
+    onsets = []
+    for r in rows[:60]:
+        x, sr = sf.read(small_corpus / "en" / "clips" / r["LINK"], dtype="float32")
+        assert sr == 16000 and x.ndim == 1 and len(x) == 16000
+        assert 0.02 < np.max(np.abs(x)) <= 1.0
+        env = np.convolve(x**2, np.ones(160) / 160, mode="same")
+        onsets.append(int(np.argmax(env > 0.05 * env.max())))
+    assert np.std(onsets) > 1000, "the word sits at the same place in every clip"
+
+
+@needs_espeak
+def test_speakers_are_distinct_and_use_several_engines() -> None:
+    sp = make_speakers("en", 60, seed=0, engines=["espeak", "flite", "festival"], perturbation=Perturbation())
+    keys = {(s.voice.engine, s.voice.name, s.voice.pitch, s.voice.speed, s.voice.amplitude) for s in sp}
+    assert len(keys) == 60
+    assert {s.voice.engine for s in sp} == {"espeak", "flite", "festival"}
+    assert len({s.voice.name.split("+")[0] for s in sp if s.voice.engine == "espeak"}) >= 3  # accents
+    # other languages only have espeak-ng
+    assert {s.voice.engine for s in make_speakers("de", 20, 0, ["espeak", "flite"], Perturbation())} == {
+        "espeak"
+    }
+
+
+@needs_espeak
+def test_same_seed_identical_bytes_any_jobs(tmp_path: Path) -> None:
+    kw = dict(languages=["en", "de"], words=["yes", "stop"], speakers=6, takes=2)
+    synthesize(tmp_path / "a", seed=7, jobs=1, **kw)
+    synthesize(tmp_path / "b", seed=7, jobs=2, **kw)
+    synthesize(tmp_path / "c", seed=8, jobs=2, **kw)
+    a, b, c = _files(tmp_path / "a"), _files(tmp_path / "b"), _files(tmp_path / "c")
+    assert len(a) == 2 * 2 * 6 * 2 + 2 + 1 + 1  # clips + 2 CSVs + metadata + marker
+    assert a == b
+    wavs = [k for k in a if k.endswith(".wav")]
+    assert sum(a[k] != c.get(k) for k in wavs) > len(wavs) // 2
+
+
+@needs_espeak
+def test_unknown_language_exit_2_nothing_written(tmp_path: Path, capsys) -> None:
+    from tinykws.cli import main
+
+    out = tmp_path / "corpus"
+    rc = main(["synth", "--out", str(out), "--languages", "en,xx", "--speakers", "2"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err == "tinykws: error: --languages: espeak-ng does not know language 'xx'"
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@needs_espeak
+def test_reuse_and_refuse(tmp_path: Path) -> None:
+    from tinykws.errors import TinyKWSError
+
+    out = tmp_path / "c"
+    r1 = synthesize(out, languages=["en"], words=["go"], speakers=3, seed=1, jobs=1)
+    assert not r1.reused and r1.clips == 3
+    r2 = synthesize(out, languages=["en"], words=["go"], speakers=3, seed=1, jobs=1)
+    assert r2.reused
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "thesis.txt").write_text("precious")
+    with pytest.raises(TinyKWSError, match="not a tinykws synthetic corpus"):
+        synthesize(foreign, languages=["en"], words=["go"], speakers=3, jobs=1)
+    assert (foreign / "thesis.txt").read_text() == "precious"
+    with pytest.raises(TinyKWSError, match="--words"):
+        synthesize(tmp_path / "d", languages=["en"], words=["../etc"], speakers=3, jobs=1)
+    assert not (tmp_path / "d").exists()
+
+
+@needs_espeak
+def test_default_languages_and_word_lists() -> None:
+    from tinykws.data.engines import espeak_knows
+
+    assert len(DEFAULT_LANGUAGES) >= 10 and "ar" not in DEFAULT_LANGUAGES
+    en = builtin_words("en")
+    assert set(MLPERF_KEYWORDS) <= set(en) and len(set(en) - set(MLPERF_KEYWORDS)) >= 25
+    for lang in DEFAULT_LANGUAGES:
+        words = builtin_words(lang)
+        assert len(words) >= 30 and len(set(words)) == len(words), lang
+        assert espeak_knows(lang), lang
+    assert builtin_words("en-us") == en  # dialects use the base list
+
+
+# ---------------------------------------------------------------- perturbations (real DSP checks)
+
+
+def _peak_hz(x: np.ndarray, sr: int = 16000) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / sr)[np.argmax(spec)])
+
+
+def test_vocal_tract_shift_scales_frequencies() -> None:
+    sr_in = 22050
+    t = np.arange(int(0.5 * sr_in)) / sr_in
+    x = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    for alpha in (0.85, 1.0, 1.15):
+        y = pt.vocal_tract_shift(x, sr_in, alpha)
+        assert abs(len(y) - 0.5 * 16000 / alpha) <= 1
+        assert abs(_peak_hz(y) - 500 * alpha) < 6
+
+
+def test_time_stretch_keeps_pitch_changes_length() -> None:
+    t = np.arange(8000) / 16000
+    x = np.sin(2 * np.pi * 300 * t).astype(np.float32)
+    for rate in (0.8, 1.25):
+        y = pt.time_stretch(x, rate)
+        assert len(y) == int(8000 / rate)
+        assert abs(_peak_hz(y) - 300) < 8
+
+
+def test_room_impulse_response_has_requested_rt60() -> None:
+    rng = np.random.default_rng(0)
+    for rt60 in (0.3, 0.7):
+        h = pt.room_impulse_response(rng, rt60, drr_db=0.0)
+        edc = np.cumsum(h[::-1] ** 2)[::-1]  # Schroeder backward integration
+        edc_db = 10 * np.log10(edc / edc[0])
+        i5, i25 = np.argmax(edc_db < -5), np.argmax(edc_db < -25)
+        slope = -20 / ((i25 - i5) / 16000)  # dB per second between -5 and -25 dB (T20)
+        assert abs(-60 / slope - rt60) < 0.12 * rt60
+
+
+def test_plain_strength_zero_is_dry() -> None:
+    sp = make_speakers("en", 10, 0, ["espeak"], Perturbation(strength=0.0))
+    assert all(s.alpha == 1.0 and s.rt60 is None and s.mic_seed is None for s in sp)
