@@ -145,6 +145,7 @@ def test_folder_corpus_speech_commands_lists(tmp_path) -> None:
 
 def test_speaker_rule_and_split_balance() -> None:
     assert speaker_of("0a7c2a8d_nohash_1") == "0a7c2a8d"
+    assert speaker_of("cat_0a7c2a8d_nohash_0") == "0a7c2a8d"
     assert speaker_of("00000_NO_3") == "00000"
     assert speaker_of("recording") == "recording"
     splits = [split_of_speaker(f"speaker{i}") for i in range(3000)]

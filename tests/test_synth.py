@@ -38,7 +38,7 @@ def _files(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "corpus"
-    synthesize(out, languages=["en", "ru"], words=None, speakers=10, seed=3, jobs=2, takes=1)
+    synthesize(out, languages=["en", "ru"], speakers=10, speakers_per_language={"ru": 4}, seed=3, jobs=2)
     return out
 
 
@@ -46,24 +46,24 @@ def small_corpus(tmp_path_factory) -> Path:
 def test_layout_header_and_speaker_splits(small_corpus: Path) -> None:
     root = small_corpus
     meta = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
-    for lang in ("en", "ru"):
+    for lang, n_spk, n_train in (("en", 10, 8), ("ru", 4, 2)):
         first = (root / lang / f"{lang}_splits.csv").read_text(encoding="utf-8").splitlines()[0]
         assert first == "SET,LINK,WORD,VALID,SPEAKER,GENDER" == ",".join(SPLITS_HEADER)
         rows = _rows(root, lang)
         words = builtin_words(lang)
-        assert len(rows) == 10 * len(words)
+        assert len(rows) == n_spk * len(words)
         split_of: dict[str, set[str]] = defaultdict(set)
         for r in rows:
             assert r["SET"] in {"TRAIN", "DEV", "TEST"}
             assert r["LINK"].split("/")[0] == r["WORD"]
             split_of[r["SPEAKER"]].add(r["SET"])
-        assert len(split_of) == 10
+        assert len(split_of) == n_spk
         assert all(len(s) == 1 for s in split_of.values()), "a speaker is in two splits"
         sets = [next(iter(s)) for s in split_of.values()]
-        assert sets.count("TRAIN") == 8 and sets.count("DEV") == 1 and sets.count("TEST") == 1
+        assert sets.count("TRAIN") == n_train and sets.count("DEV") == 1 and sets.count("TEST") == 1
         # metadata.json agrees with the CSV
         assert meta[lang]["number_of_words"] == len(words)
-        assert meta[lang]["wordcounts"] == {w: 10 for w in words}
+        assert meta[lang]["wordcounts"] == {w: n_spk for w in words}
     # Cyrillic words are folder names in their own script
     assert (root / "ru" / "clips" / "да").is_dir()
 

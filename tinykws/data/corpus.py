@@ -213,10 +213,11 @@ def _read_mswc_language(lang: str, d: Path, words: set[str] | None) -> list[Clip
 
 
 def speaker_of(stem: str) -> str:
-    """Speaker id from a file stem: before '_nohash_' (Speech Commands), else before the first
-    '_' (e.g. Arabic Speech Commands `<speaker>_NO_<n>`), else the whole stem."""
+    """Speaker id from a file stem: before '_nohash_' (Speech Commands; a `<word>_` prefix, as
+    in folders of mixed unknown words, is dropped), else before the first '_' (e.g. Arabic
+    Speech Commands `<speaker>_NO_<n>`), else the whole stem."""
     if "_nohash_" in stem:
-        return stem.split("_nohash_", 1)[0]
+        return stem.split("_nohash_", 1)[0].rsplit("_", 1)[-1]
     if "_" in stem:
         return stem.split("_", 1)[0]
     return stem

@@ -108,7 +108,7 @@ class SynthResult:
     clips: int
     languages: list[str]
     words: dict[str, list[str]]
-    speakers: int
+    speakers: dict[str, int]  # per language
     seconds: float
     reused: bool = False
     engines: list[str] = field(default_factory=list)
@@ -329,10 +329,13 @@ def synthesize(
     engines: list[str] | None = None,
     perturbation: Perturbation | None = None,
     force: bool = False,
+    speakers_per_language: dict[str, int] | None = None,
 ) -> SynthResult:
     """Write a synthetic corpus in the MSWC layout under `out` (atomically: all or nothing).
 
     `words` applies to every language; by default each language speaks its built-in list.
+    `speakers` is per language; `speakers_per_language` overrides it for some languages (the
+    demo gives English many speakers and the unknown-word languages fewer).
     An existing corpus at `out` written with the same settings is reused (unless `force`);
     any other existing non-empty directory that is not a synthetic corpus is refused.
     """
@@ -345,8 +348,13 @@ def synthesize(
         raise TinyKWSError("--languages: no language given")
     if takes < 1:
         raise TinyKWSError(f"--takes: must be at least 1, got {takes}")
-    if speakers < 1:
-        raise TinyKWSError(f"--speakers: must be at least 1, got {speakers}")
+    n_speakers = {lang: int((speakers_per_language or {}).get(lang, speakers)) for lang in langs}
+    for lang, n in n_speakers.items():
+        if n < 1:
+            raise TinyKWSError(f"--speakers: must be at least 1, got {n} for '{lang}'")
+    extra = sorted(set(speakers_per_language or {}) - set(langs))
+    if extra:
+        raise TinyKWSError(f"--speakers-per-language: {', '.join(extra)} not among --languages")
     if not 0.0 <= p.strength <= 2.0:
         raise TinyKWSError(f"--perturb: must be between 0 and 2, got {p.strength}")
     eng.espeak_languages()  # raises when espeak-ng is missing
@@ -358,7 +366,7 @@ def synthesize(
     word_lists = {k: list(dict.fromkeys(v)) for k, v in word_lists.items()}
     if any(not v for v in word_lists.values()):
         raise TinyKWSError("--words: no words given")
-    config = _config(langs, word_lists, speakers, seed, takes, used_engines, p)
+    config = _config(langs, word_lists, n_speakers, seed, takes, used_engines, p)
 
     if out.exists():
         marker = out / MARKER
@@ -370,7 +378,7 @@ def synthesize(
             if old == config and not force:
                 n = sum(1 for _ in out.glob("*/clips/*/*.wav"))
                 return SynthResult(
-                    out, n, langs, word_lists, speakers, 0.0, reused=True, engines=used_engines
+                    out, n, langs, word_lists, n_speakers, 0.0, reused=True, engines=used_engines
                 )
         elif not out.is_dir() or any(out.iterdir()):
             raise TinyKWSError(
@@ -378,8 +386,8 @@ def synthesize(
             )
 
     jobs = max(1, jobs or os.cpu_count() or 1)
-    all_speakers = {lang: make_speakers(lang, speakers, seed, used_engines, p) for lang in langs}
-    n_clips = sum(len(word_lists[lang]) * takes * speakers for lang in langs)
+    all_speakers = {lang: make_speakers(lang, n_speakers[lang], seed, used_engines, p) for lang in langs}
+    n_clips = sum(len(word_lists[lang]) * takes * n_speakers[lang] for lang in langs)
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
         tasks = []
@@ -455,7 +463,7 @@ def synthesize(
             ),
         )
     secs = time.perf_counter() - t0
-    return SynthResult(out, n_clips, langs, word_lists, speakers, secs, engines=used_engines)
+    return SynthResult(out, n_clips, langs, word_lists, n_speakers, secs, engines=used_engines)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -476,6 +484,10 @@ def cli_configure(p) -> None:
     )
     p.add_argument("--words", help="comma-separated words spoken in every language (default: built-in lists)")
     p.add_argument("--speakers", type=int, default=40, help="synthetic speakers per language (default 40)")
+    p.add_argument(
+        "--speakers-per-language",
+        help="per-language overrides of --speakers, e.g. de=12,es=12",
+    )
     p.add_argument("--takes", type=int, default=1, help="clips per speaker and word (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes identical files")
     p.add_argument("--jobs", type=int, default=None, help="parallel synthesis workers (default: all cores)")
@@ -487,6 +499,18 @@ def cli_configure(p) -> None:
         help="strength of speaker/room/microphone perturbations, 0 (plain synthesizer) to 2 (default 1)",
     )
     p.add_argument("--force", action="store_true", help="re-synthesize even if --out matches these settings")
+
+
+def _per_language(s: str | None) -> dict[str, int] | None:
+    if not s:
+        return None
+    out = {}
+    for item in _csv_list(s) or []:
+        lang, sep, n = item.partition("=")
+        if not sep or not n.strip().lstrip("-").isdigit():
+            raise TinyKWSError(f"--speakers-per-language: '{item}' is not LANG=N")
+        out[lang.strip()] = int(n)
+    return out
 
 
 def cli_run(args) -> int:
@@ -501,6 +525,7 @@ def cli_run(args) -> int:
         engines=_csv_list(args.engines),
         perturbation=Perturbation(strength=args.perturb),
         force=args.force,
+        speakers_per_language=_per_language(args.speakers_per_language),
     )
     if r.reused:
         print(f"{r.root}: already holds this corpus ({r.clips} clips); use --force to re-synthesize")
@@ -508,7 +533,7 @@ def cli_run(args) -> int:
     print(
         f"wrote {r.clips} clips ({len(r.languages)} languages, "
         f"{sum(len(v) for v in r.words.values())} words, "
-        f"{r.speakers} speakers each; engines {','.join(r.engines)}) to {r.root} "
+        f"{sum(r.speakers.values())} speakers; engines {','.join(r.engines)}) to {r.root} "
         f"in {r.seconds:.1f} s ({r.clips_per_s:.1f} clips/s)"
     )
     return 0
