@@ -256,3 +256,13 @@ def test_cache_reports_bad_clips(tmp_path):
         cached_int8_features(get_frontend("mlperf"), [bad], cache_dir=tmp_path / "c")
     with pytest.raises(TinyKWSError, match="missing.wav"):
         cached_int8_features(get_frontend("mlperf"), [tmp_path / "missing.wav"], cache_dir=tmp_path / "c")
+
+
+def test_tf_fake_quant_is_the_device_rule():
+    import tensorflow as tf
+
+    for name in FRONTENDS:
+        fe = get_frontend(name)
+        f = np.random.default_rng(0).uniform(-150, 150, (7, 49, 10)).astype(np.float32)
+        got = fe.tf_fake_quant(tf.constant(f)).numpy()
+        np.testing.assert_allclose(got, fe.dequantize(fe.quantize(f)), atol=1e-5)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from tinykws.errors import TinyKWSError
 
@@ -194,27 +196,34 @@ class FrontEnd:
         at the end; shorter clips are zero-padded. A single clip gives [1, frames, coeffs].
         """
         x, _ = self._prepare(audio)
+        out = np.empty((x.shape[0], *self.shape), np.float32)
+        for s in range(0, x.shape[0], _CHUNK):  # chunks: bounded memory, cache-friendly
+            out[s : s + _CHUNK] = self._float_chunk(x[s : s + _CHUNK])
+        return out
+
+    def _float_chunk(self, x: np.ndarray) -> np.ndarray:
+        win, mel_w, lo, hi, dct = _tables(self)
         if self.normalize == "max":
             x = x / _normalizer(x)[:, None]
         if self.preemphasis:
             x = np.concatenate([x[:, :1], x[:, 1:] - self.preemphasis * x[:, :-1]], axis=1)
-        nf = self.n_frames
-        starts = np.arange(nf) * self.hop_samples
-        idx = starts[:, None] + np.arange(self.window_samples)[None, :]
-        frames = x[:, idx] * self.window_table()  # [N, F, W]
-        spec = np.abs(np.fft.rfft(frames, n=self.fft_size, axis=-1))
+        view = sliding_window_view(x, self.window_samples, axis=1)[:, :: self.hop_samples][:, : self.n_frames]
+        spec = np.fft.rfft(view * win, n=self.fft_size, axis=-1)  # [N, F, bins]
+        if self.energy_c0:  # needs every bin; otherwise only the filterbank's bins
+            lo, hi = 0, spec.shape[-1]
+        spec = np.abs(spec[..., lo:hi])
         if self.spectrum == "power":
             spec = spec * spec / self.fft_size
-        mel = spec @ self.mel_matrix()  # [N, F, M]
+        mel = spec @ mel_w[lo:hi]  # [N, F, M]
         if self.log_floor > 0:
             mel = np.where(mel == 0, self.log_floor, mel)
-        ceps = np.log(mel + self.log_offset) @ self.dct_matrix()
+        ceps = np.log(mel + self.log_offset) @ dct
         if self.energy_c0:
             energy = spec.sum(axis=-1)
             if self.log_floor > 0:
                 energy = np.where(energy == 0, self.log_floor, energy)
             ceps[..., 0] = np.log(energy + self.log_offset)
-        return ceps.astype(np.float32)
+        return ceps
 
     def quantize(self, feats: np.ndarray) -> np.ndarray:
         """float -> int8 exactly as the device does: trunc(f / scale + zp) in float32, clipped.
@@ -273,6 +282,17 @@ class FrontEnd:
         out = tf.ensure_shape(out, [None, *self.shape])
         return out[0] if rank1 else out
 
+    def tf_fake_quant(self, feats: tf.Tensor) -> tf.Tensor:
+        """dequantize(quantize(feats)) in TensorFlow, with the device's rule (truncation toward
+        zero, saturation), so training sees exactly the values the int8 model will get."""
+        import tensorflow as tf
+
+        scale = tf.constant(self.input_scale, tf.float32)
+        zp = tf.constant(float(self.input_zero_point), tf.float32)
+        y = tf.convert_to_tensor(feats, tf.float32) / scale + zp
+        q = tf.clip_by_value(tf.math.sign(y) * tf.math.floor(tf.abs(y)), -128.0, 127.0)  # trunc
+        return (q - zp) * scale
+
     def _tf_signal(self, x: tf.Tensor) -> tf.Tensor:
         import tensorflow as tf
 
@@ -305,6 +325,18 @@ class FrontEnd:
         from tinykws.fsutil import atomic_write_text
 
         return atomic_write_text(path, render_header(self))
+
+
+_CHUNK = 64
+
+
+@functools.lru_cache(maxsize=16)
+def _tables(fe: FrontEnd) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
+    """Window, filterbank (and the span of bins it uses), DCT of a front end, computed once."""
+    mel_w = fe.mel_matrix()
+    used = np.nonzero(mel_w.any(axis=1))[0]
+    lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+    return fe.window_table(), mel_w, lo, hi, fe.dct_matrix()
 
 
 def _normalizer(x: np.ndarray) -> np.ndarray:
