@@ -79,15 +79,13 @@ typedef struct {
 
 void tk_add_s8(const tk_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
-/* MEAN over H and W of an NHWC tensor, reproducing TFLM's three int8 paths:
- * mode 0: keep_dims (integer requantization), mode 1: same quantization in and out (integer sum
- * divided with truncation), mode 2: different quantization without keep_dims (float arithmetic). */
+/* MEAN over H and W of an NHWC tensor, as current TFLM computes int8 MEAN for any keep_dims and
+ * quantization: out = requant(sum - in_zp * n) + out_zp, with the 1/n folded into (mult, shift)
+ * by the compiler exactly as TFLM folds it. */
 typedef struct {
     uint16_t h, w, c;
     int32_t in_zp, out_zp;
-    int32_t mult, shift; /* input_scale / output_scale as TFLM's QuantizeMultiplier */
-    float in_scale, out_scale;
-    uint8_t mode;
+    int32_t mult, shift;
 } tk_mean_params;
 
 void tk_mean_s8(const tk_mean_params *p, const int8_t *in, int8_t *out);

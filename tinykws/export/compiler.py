@@ -627,15 +627,15 @@ class _Compiler:
         axes = sorted(int(v) % 4 for v in axis_t.data.reshape(-1))
         if axes != [1, 2]:
             raise self.err(f"MEAN over axes {axes}; only the spatial axes [1, 2] are supported")
-        keep = bool(op.options.KeepDims()) if op.options is not None else False
         _, h, w, c = x.shape
+        n = h * w
         mult, shift = quantize_multiplier(float(x.scale) / float(y.scale))
-        same = int(np.float32(x.scale) == np.float32(y.scale) and x.zp == y.zp)
-        mode = 0 if keep else (1 if same else 2)
+        # TFLM (reduce.h, QuantizedMeanOrSumExtraArgs) folds 1/n into the multiplier:
+        red = min(n.bit_length() - 1, 32, 31 + shift)
+        mult, shift = (mult << red) // n, shift - red
         sid = self._sid()
         decl = (
-            f"static const tk_mean_params op{sid}_p = {{{h}, {w}, {c}, {x.zp}, {y.zp}, {mult}, {shift}, "
-            f"{_c_float(x.scale)}, {_c_float(y.scale)}, {mode}}};\n"
+            f"static const tk_mean_params op{sid}_p = {{{h}, {w}, {c}, {x.zp}, {y.zp}, {mult}, {shift}}};\n"
         )
         self.steps.append(
             _Step(
@@ -768,8 +768,11 @@ int tinykws_invoke(const int8_t *input, int8_t *output);
             " * lifetimes. */\n",
             '#include "tinykws_model.h"\n#include "tinykws_kernels.h"\n\n',
             "#ifndef TINYKWS_OP_HOOK\n#define TINYKWS_OP_HOOK(i) ((void)0)\n#endif\n\n",
-            f"static union {{\n    int32_t align_;\n    int8_t b[{max(arena, 4)}];\n}} tinykws_arena;\n\n",
         ]
+        if arena:
+            parts.append(
+                f"static union {{\n    int32_t align_;\n    int8_t b[{arena}];\n}} tinykws_arena;\n\n"
+            )
         names = ", ".join(f'"{st.kind}"' for st in self.steps)
         parts.append(f"const char *const tinykws_op_names[TINYKWS_NUM_OPS] = {{{names}}};\n\n")
         for st in self.steps:
