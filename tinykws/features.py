@@ -327,7 +327,7 @@ class FrontEnd:
         return atomic_write_text(path, render_header(self))
 
 
-_CHUNK = 64
+_CHUNK = 16  # clips per numpy pass: keeps the [clips, 49, 512] spectra in cache
 
 
 @functools.lru_cache(maxsize=16)
