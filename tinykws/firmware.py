@@ -128,6 +128,7 @@ def compile_sources(
     frontend_header_dir: Path | None = None,
     energy_mode: bool = False,
     extra_sources: list[Path] | None = None,
+    kernels: bool = True,
 ) -> tuple[Path, int, int]:
     """Compile core + port + model sources (+ kernels, + features) into build_dir/firmware.elf.
 
@@ -154,7 +155,7 @@ def compile_sources(
     atomic_write_text(build_dir / "tinykws_build_info.h", "\n".join(build_info))
     sources = sorted(CORE.glob("*.c")) + sorted(board.port_dir.glob("*.c")) + sorted(model_c_dir.glob("*.c"))
     includes = [build_dir, CORE, board.port_dir, model_c_dir]
-    if KERNELS.is_dir():
+    if kernels and KERNELS.is_dir():
         sources += sorted(KERNELS.glob("*.c"))
         includes.append(KERNELS)
     if have_features:

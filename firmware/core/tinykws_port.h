@@ -28,6 +28,11 @@ void port_putc(char c);
 /* Free-running 64-bit counter; wraps of the hardware counter are accounted for. */
 uint64_t port_counter(void);
 
+/* Wait for the counter's next edge, so that a measurement starts at the same phase of the
+ * counter every time: with a counter coarser than one event (QEMU's SysTick ticks every 40
+ * instructions) this makes repeated measurements identical. No-op for cycle counters. */
+void port_counter_sync(void);
+
 /* Counter units per counted event: the core converts a counter delta to instructions or
  * cycles with `delta * port_counter_num() / port_counter_den()` (e.g. 40/1 on QEMU at
  * 25 MHz SysTick, 1/1 with a cycle counter). */

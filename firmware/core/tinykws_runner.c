@@ -228,6 +228,7 @@ static void cmd_infer(int ntok, char **tok)
     io_put_u64((uint32_t)n);
     io_newline();
     timestamp();
+    port_counter_sync();
     t0 = port_counter();
     for (i = 0; i < n && rc == 0; i++) {
         rc = infer_once();
@@ -264,6 +265,7 @@ static void cmd_ops(int ntok, char **tok)
     for (i = 0; i < n && rc == 0; i++) {
         uint64_t end;
         memset(g_op_seen, 0, sizeof(g_op_seen));
+        port_counter_sync();
         tinykws_prof_on = 1u;
         rc = infer_once();
         end = port_counter();
@@ -349,10 +351,12 @@ static void cmd_db(int ntok, char **tok)
         for (i = 0; i < len; i += 2) {
             int hi = hexval(h[i]), lo = hexval(h[i + 1]);
             if (hi < 0 || lo < 0) {
-                char bad[3];
-                bad[0] = h[i];
-                bad[1] = h[i + 1];
-                bad[2] = '\0';
+                char bad[5];
+                bad[0] = '\'';
+                bad[1] = h[i];
+                bad[2] = h[i + 1];
+                bad[3] = '\'';
+                bad[4] = '\0';
                 err2("Invalid hex digit ", bad);
                 return;
             }

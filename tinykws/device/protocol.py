@@ -137,6 +137,10 @@ class DeviceClient:
             if chunk:
                 self._buf += chunk
 
+    def write_raw(self, data: bytes) -> None:
+        """Send bytes as they are (no '%' added)."""
+        self._write(data)
+
     def _write(self, data: bytes) -> None:
         try:
             self.ser.write(data)
@@ -168,6 +172,16 @@ class DeviceClient:
             if line == READY and "m-init-done" in seen:
                 self.boot_lines = seen
                 return seen
+
+    def read_reply(self, what: str = "a reply", timeout: float | None = None) -> list[str]:
+        """Read lines up to the next `m-ready` without sending anything (raw access for tests)."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        lines: list[str] = []
+        while True:
+            line = self._readline(deadline, what, lines)
+            if line == READY:
+                return lines
+            lines.append(line)
 
     def _exchange(self, cmd: str, timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout

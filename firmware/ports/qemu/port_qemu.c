@@ -124,6 +124,13 @@ uint64_t port_counter(void)
     return ((uint64_t)w << 24) + (uint64_t)(SYST_RELOAD - v);
 }
 
+void port_counter_sync(void)
+{
+    uint32_t v = SYST_CVR;
+    while (SYST_CVR == v) {
+    }
+}
+
 /* 1 instruction = 1 ns under -icount shift=0: instructions = ticks * 1e9 / hz. */
 uint32_t port_counter_num(void) { return 1000000000u / 1000u; }
 uint32_t port_counter_den(void) { return TINYKWS_SYSTICK_HZ / 1000u; }

@@ -1,0 +1,134 @@
+"""The firmware core and the ports, through QEMU: protocol strings, every emulated board boots
+and infers, per-op profile, clear build refusals. Uses the hand-written test model fixture
+(tests/fixtures/fake_model) so that it does not depend on the graph compiler."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinykws.boards import list_boards, load_board
+from tinykws.device.protocol import DeviceCommandError
+from tinykws.device.qemu import QemuBoard
+from tinykws.errors import TinyKWSError
+from tinykws.firmware import check_fits, compile_sources
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and arm-none-eabi-gcc",
+    ),
+]
+FAKE = Path(__file__).parent / "fixtures" / "fake_model"
+EMULATED = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
+
+
+def fake_model(x: np.ndarray) -> list[int]:
+    """Python twin of the fixture's arithmetic (tinykws_model.c)."""
+    acc = [int(np.sum(x[j::12].astype(np.int64))) for j in range(12)]
+    return [max(-128, min(127, (a >> 4) - 1)) for a in acc]
+
+
+@pytest.fixture(scope="module")
+def fake_elfs(tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for name in EMULATED:
+        board = load_board(name)
+        d = tmp_path_factory.mktemp(name)
+        elf, _, _ = compile_sources(board, FAKE, d, {"board": name, "model": "fake"}, kernels=False)
+        out[name] = elf
+    return out
+
+
+def test_protocol_on_qemu_m4(fake_elfs):
+    board = load_board("qemu-m4")
+    with QemuBoard(fake_elfs["qemu-m4"], board.qemu_machine) as dev:
+        assert dev.boot_lines == ["m-timestamp-mode-performance", "m-init-done", "m-ready"]
+        assert dev.command("name") == ["m-name-dut-[tinykws-qemu-m4]"]
+        assert dev.command("profile") == ["m-profile-[tinykws firmware 0.1.0]", "m-model-[kws01]"]
+        assert dev.info() == {"board": "qemu-m4", "model": "fake"}
+        # unknown command: the exact EEMBC error line, then m-ready
+        dev.write_raw(b"bogus%")
+        assert dev.read_reply() == ["e-[Unknown command: bogus]"]
+        dev.write_raw(b"x" * 100 + b"%")
+        assert dev.read_reply() == ["e-[Command too long: at most 80 characters]"]
+        with pytest.raises(DeviceCommandError, match="No results yet"):
+            dev.command("results")
+        x = np.random.default_rng(1).integers(-128, 128, 490, dtype=np.int8)
+        assert dev.command("db load 490") == ["m-[Expecting 490 bytes]"]
+        for i in range(0, 490, 32):
+            lines = dev.command("db " + x[i : i + 32].tobytes().hex())
+        assert lines == ["m-load-done"]
+        lines = dev.command("infer 3 2")
+        assert lines[:3] == ["m-warmup-start-2", "m-warmup-done", "m-infer-start-3"]
+        assert lines[3].startswith("m-lap-us-") and lines[4].startswith("m-lap-us-")
+        assert lines[5] == "m-infer-done"
+        want = fake_model(x)
+        # dequantized with three decimals, ties rounded away from zero
+        milli = [(q + 128) * 1000 // 256 + (1 if ((q + 128) * 1000) % 256 >= 128 else 0) for q in want]
+        assert lines[6] == "m-results-[" + ",".join(f"{m // 1000}.{m % 1000:03d}" for m in milli) + "]"
+        assert lines[7] == "m-results-int8-[" + ",".join(map(str, want)) + "]"
+        assert lines[8].startswith("m-perf-[instructions,") and lines[8].endswith(",3]")
+        assert dev.command("results") == lines[6:8]
+        # errors with their own messages
+        with pytest.raises(DeviceCommandError, match="Inference iterations must be >0"):
+            dev.command("infer 0")
+        with pytest.raises(DeviceCommandError, match="Invalid hex digit 'zz'"):
+            dev.command("db zz")
+        with pytest.raises(DeviceCommandError, match="Raw-audio mode not built in"):
+            dev.command("mode audio")
+        # per-op profile: both ops of the fixture, with counts summing to about one inference
+        ops = dev.ops(2)
+        assert [n for n, _ in ops] == ["FAKE_SUM", "FAKE_SCALE"]
+        per = dev.infer(10, 1).per_inference
+        assert 0.9 * per <= sum(v for _, v in ops) <= 1.1 * per
+
+
+@pytest.mark.parametrize("name", EMULATED)
+def test_each_emulated_board_boots_and_infers(fake_elfs, name):
+    board = load_board(name)
+    x = np.arange(490, dtype=np.int64).astype(np.int8)
+    with QemuBoard(fake_elfs[name], board.qemu_machine) as dev:
+        assert dev.name_() == f"tinykws-{name}"
+        dev.load(x.tobytes(), pipeline=True)
+        r = dev.infer(10, 1)
+        assert r.raw == fake_model(x)
+        assert r.counter_unit == "instructions"
+        # the fixture runs a few thousand instructions; a wrong SysTick clock would be off by x1.25+
+        assert 4000 < r.per_inference < 9000
+
+
+def test_instruction_count_is_deterministic(fake_elfs):
+    board = load_board("qemu-m4")
+    counts = []
+    for _ in range(2):
+        with QemuBoard(fake_elfs["qemu-m4"], board.qemu_machine) as dev:
+            dev.load(bytes(490), pipeline=True)
+            counts.append(dev.infer(10, 1).counter_total)
+    assert counts[0] == counts[1]
+
+
+def test_unknown_board_lists_known():
+    with pytest.raises(TinyKWSError, match=r"unknown board; known boards: .*qemu-m4"):
+        load_board("nope")
+    assert set(EMULATED) <= set(list_boards())
+
+
+def test_bad_profile_is_refused(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text((Path(load_board("qemu-m4").path)).read_text().replace('name = "qemu-m4"', 'name = "bad"')
+                 .replace("clock_hz = 25000000", 'clock_hz = "fast"'))  # fmt: skip
+    with pytest.raises(TinyKWSError, match=r"bad.toml: field 'clock_hz' must be int"):
+        load_board(p)
+
+
+def test_image_that_does_not_fit_is_refused():
+    board = load_board("qemu-m4")
+    with pytest.raises(TinyKWSError, match=r"image does not fit: flash 5000000 > 4194304 bytes"):
+        check_fits(board, 5_000_000, 1000)
+    with pytest.raises(TinyKWSError, match=r"RAM 9000000 > 4194304 bytes"):
+        check_fits(board, 1000, 9_000_000)

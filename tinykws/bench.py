@@ -1,0 +1,276 @@
+"""`tinykws bench` and `tinykws bench-table`: run a model on a board over serial and measure it.
+
+On an emulated board the firmware is built, QEMU is started with the UART on a loopback socket,
+and every figure about time is in *emulated instructions* (QEMU -icount shift=0), never
+milliseconds of a real chip. Energy without a power monitor is an *estimate* from the board
+profile's datasheet model, and the JSON says so (`energy_source: "estimate"`).
+
+Accuracy and bit-exactness: each input is loaded with `db load`/`db`, run with `infer 1 0`,
+and its raw int8 output is compared with the tflite_micro interpreter's (the oracle).
+Timing follows MLPerf Tiny: the mean over 10 inferences after one warm-up (`infer 10 1`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinykws.boards import ROOT, Board, load_board
+from tinykws.errors import TinyKWSError
+from tinykws.progress import notice, progress
+
+PEERS = Path(os.environ.get("TINYKWS_SHARED", ROOT.parent / "shared")) / "peers"
+REF_MODEL = PEERS / "mlperf-tiny-kws" / "kws_ref_model.tflite"
+TIMING_N, TIMING_WARMUP = 10, 1
+
+
+@dataclass
+class BenchResult:
+    """Everything one bench run measured; `to_json()` is the documented JSON."""
+
+    board: str
+    model: str
+    emulated: bool
+    n: int
+    top1: float | None
+    bitexact: int
+    counter_unit: str  # "instructions" (emulated) or "cycles"
+    per_inference: float  # in counter_unit
+    us_per_inference: float | None  # real boards only
+    arena_bytes: int
+    flash_bytes: int
+    ram_bytes: int
+    energy_uj_per_inference: float
+    energy_source: str
+    ops: list[tuple[str, int]] = field(default_factory=list)
+    tflite_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"top1": self.top1, "n": self.n, "bitexact": self.bitexact}
+        if self.counter_unit == "instructions":
+            d["instructions_per_inference"] = round(self.per_inference, 1)
+        else:
+            d["cycles_per_inference"] = round(self.per_inference, 1)
+            d["us_per_inference"] = self.us_per_inference
+        d.update(
+            arena_bytes=self.arena_bytes,
+            flash_bytes=self.flash_bytes,
+            ram_bytes=self.ram_bytes,
+            energy_uj_per_inference=round(self.energy_uj_per_inference, 3),
+            energy_source=self.energy_source,
+        )
+        return d
+
+
+def load_eembc_inputs(folder: str | os.PathLike[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs in the EEMBC / MLPerf Tiny layout: y_labels.csv (`file,classes,label`) + .bin files."""
+    folder = Path(folder)
+    labels_csv = folder / "y_labels.csv"
+    if not labels_csv.is_file():
+        raise TinyKWSError(f"{folder}: no y_labels.csv (expected EEMBC layout: y_labels.csv + .bin)")
+    xs, ys = [], []
+    with labels_csv.open(newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), 1):
+            if not row or not row[0].strip() or row[0].strip().lower() in ("file", "filename"):
+                continue
+            if len(row) < 3:
+                raise TinyKWSError(f"{labels_csv}:{lineno}: expected 'file,classes,label', got {row}")
+            path = folder / row[0].strip()
+            try:
+                label = int(row[2])
+            except ValueError as exc:
+                raise TinyKWSError(f"{labels_csv}:{lineno}: label '{row[2].strip()}' not an integer") from exc
+            if not path.is_file():
+                raise TinyKWSError(f"{path}: listed in y_labels.csv but missing")
+            data = np.fromfile(path, dtype=np.int8)
+            if data.size != size:
+                raise TinyKWSError(f"{path}: {data.size} bytes, the model input needs {size}")
+            xs.append(data)
+            ys.append(label)
+    if not xs:
+        raise TinyKWSError(f"{labels_csv}: lists no inputs")
+    return np.stack(xs), np.array(ys)
+
+
+def random_inputs(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Seeded random int8 inputs (bit-exactness does not need labels)."""
+    return np.random.default_rng(seed).integers(-128, 128, size=(n, size), dtype=np.int8)
+
+
+def bench(
+    board: str | Board,
+    model: str | os.PathLike[str],
+    *,
+    inputs: str | os.PathLike[str] | None = None,
+    port: str | None = None,
+    n: int = 200,
+    seed: int = 0,
+    with_ops: bool = False,
+    build_dir: str | os.PathLike[str] | None = None,
+    timeout: float = 60.0,
+) -> BenchResult:
+    """Build `model` for `board`, run it over serial, and measure it (see module docstring)."""
+    from tinykws.device.qemu import open_board
+    from tinykws.firmware import build_firmware
+    from tinykws.tflm import TFLMRunner
+
+    b = board if isinstance(board, Board) else load_board(board)
+    res = build_firmware(b, model, build_dir)
+    if inputs is not None:
+        xs, ys = load_eembc_inputs(inputs, res.input_size)
+        if n and n < len(xs):
+            xs, ys = xs[:n], ys[:n]
+    else:
+        if n <= 0:
+            raise TinyKWSError(f"--n {n}: must be > 0")
+        xs, ys = random_inputs(n, res.input_size, seed), None
+    oracle = TFLMRunner(res.model_path)
+    want = oracle.invoke_batch(xs).astype(np.int64)
+
+    got = np.zeros_like(want)
+    pipeline = port is None and b.flash_method == "qemu"
+    with open_board(b, res.elf, port, timeout=timeout) as dev:
+        for i in progress(range(len(xs)), desc=f"bench {res.model_name} on {b.name}", total=len(xs)):
+            dev.load(xs[i].tobytes(), pipeline=pipeline)
+            got[i] = dev.infer(1, 0, timeout=timeout).raw
+        dev.load(xs[0].tobytes(), pipeline=pipeline)
+        timing = dev.infer(TIMING_N, TIMING_WARMUP, timeout=timeout)
+        ops = dev.ops(TIMING_N, timeout=timeout) if with_ops else []
+    per = timing.per_inference
+    unit = timing.counter_unit or "instructions"
+    if per is None:
+        raise TinyKWSError(f"{b.name}: the device reported no instruction or cycle count")
+    bitexact = int(np.sum(np.all(got == want, axis=1)))
+    top1 = float(np.mean(np.argmax(got, axis=1) == ys)) if ys is not None else None
+    # Energy: the board's datasheet model, one cycle per instruction on emulated boards.
+    energy = b.energy.uj_per_cycles(per)
+    return BenchResult(
+        board=b.name,
+        model=res.model_name,
+        emulated=unit == "instructions",
+        n=len(xs),
+        top1=top1,
+        bitexact=bitexact,
+        counter_unit=unit,
+        per_inference=per,
+        us_per_inference=None if unit == "instructions" else per / b.clock_hz * 1e6,
+        arena_bytes=res.arena_bytes,
+        flash_bytes=res.flash_bytes,
+        ram_bytes=res.ram_bytes,
+        energy_uj_per_inference=energy,
+        energy_source="estimate",
+        ops=ops,
+        tflite_bytes=res.tflite_bytes,
+    )
+
+
+def format_result(r: BenchResult, board: Board) -> str:
+    lines = [f"{r.model} on {r.board} ({'emulated' if r.emulated else 'measured'})"]
+    lines.append(f"  inputs            {r.n}")
+    lines.append(f"  top-1             {'n/a (no labels)' if r.top1 is None else f'{100 * r.top1:.2f}%'}")
+    lines.append(f"  bit-exact         {r.bitexact}/{r.n} with tflite_micro")
+    if r.emulated:
+        lines.append(f"  per inference     {r.per_inference:,.0f} emulated instructions")
+    else:
+        lines.append(
+            f"  per inference     {r.per_inference:,.0f} cycles, {r.us_per_inference:,.0f} us (measured)"
+        )
+    lines.append(f"  arena             {r.arena_bytes:,} bytes")
+    lines.append(f"  flash / RAM       {r.flash_bytes:,} / {r.ram_bytes:,} bytes")
+    lines.append(
+        f"  energy            {r.energy_uj_per_inference:,.1f} uJ per inference "
+        f"({r.energy_source}: {board.energy.reference_mcu} datasheet"
+        f"{', 1 cycle per instruction' if r.emulated else ''})"
+    )
+    for name, v in r.ops:
+        lines.append(f"    {name:<20} {v:>12,} {r.counter_unit}")
+    return "\n".join(lines)
+
+
+def format_table(results: list[BenchResult], board: Board) -> str:
+    """Side-by-side table (one column per model), marked emulated/estimate where so."""
+    unit = "emulated instructions" if all(r.emulated for r in results) else "cycles"
+    rows: list[tuple[str, list[str]]] = [
+        ("inputs", [str(r.n) for r in results]),
+        ("top-1", ["n/a" if r.top1 is None else f"{100 * r.top1:.2f}%" for r in results]),
+        ("bit-exact vs tflite_micro", [f"{r.bitexact}/{r.n}" for r in results]),
+        (f"per inference ({unit})", [f"{r.per_inference:,.0f}" for r in results]),
+        ("arena bytes", [f"{r.arena_bytes:,}" for r in results]),
+        ("flash bytes (.tflite size)", [f"{r.flash_bytes:,} ({r.tflite_bytes:,})" for r in results]),
+        ("RAM bytes (stack incl.)", [f"{r.ram_bytes:,}" for r in results]),
+        ("energy uJ/inference (estimate)", [f"{r.energy_uj_per_inference:,.1f}" for r in results]),
+    ]
+    header = ["", *[r.model for r in results]]
+    widths = [max(len(header[0]), *(len(k) for k, _ in rows))]
+    for j in range(len(results)):
+        widths.append(max(len(header[j + 1]), *(len(v[j]) for _, v in rows)))
+    out = [
+        f"board {board.name} ({board.description}); energy model: {board.energy.reference_mcu}",
+        " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "-+-".join("-" * w for w in widths),
+    ]
+    for k, vals in rows:
+        out.append(" | ".join(c.ljust(w) for c, w in zip([k, *vals], widths, strict=True)))
+    return "\n".join(out)
+
+
+def _common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--board", required=True, help="board profile name (boards/<name>.toml)")
+    parser.add_argument("--model", required=True, help="model directory or int8 .tflite")
+    parser.add_argument("--port", default=None, help="serial port of a real board (emulated boards: none)")
+    parser.add_argument("--n", type=int, default=200, help="inputs: random, or first N of --inputs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds of silence = error")
+
+
+def cli_configure_bench(parser: argparse.ArgumentParser) -> None:
+    _common_args(parser)
+    parser.add_argument("--inputs", default=None, help="EEMBC folder: y_labels.csv + .bin")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--ops", action="store_true", help="also print the per-op breakdown")
+
+
+def cli_run_bench(args: argparse.Namespace) -> int:
+    from tinykws.fsutil import atomic_write_text
+
+    board = load_board(args.board)
+    r = bench(
+        board, args.model, inputs=args.inputs, port=args.port, n=args.n, seed=args.seed,
+        with_ops=args.ops, timeout=args.timeout,
+    )  # fmt: skip
+    print(format_result(r, board))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(r.to_json(), indent=2) + "\n")
+    return 0 if r.bitexact == r.n else 1
+
+
+def cli_configure_bench_table(parser: argparse.ArgumentParser) -> None:
+    _common_args(parser)
+    parser.add_argument("--ops", action="store_true", help="also print the per-op breakdown")
+
+
+def cli_run_bench_table(args: argparse.Namespace) -> int:
+    board = load_board(args.board)
+    models = [args.model]
+    if REF_MODEL.is_file():
+        models.append(str(REF_MODEL))
+    else:
+        notice(f"MLPerf Tiny reference model not found at {REF_MODEL}; benching {args.model} alone")
+    results = [
+        bench(board, m, port=args.port, n=args.n, seed=args.seed, with_ops=args.ops, timeout=args.timeout)
+        for m in models
+    ]
+    print(format_table(results, board))
+    for r in results:
+        if r.ops:
+            print(f"\nper-op breakdown, {r.model} ({r.counter_unit} per inference):")
+            for name, v in r.ops:
+                print(f"  {name:<20} {v:>12,}")
+    return 0 if all(r.bitexact == r.n for r in results) else 1
