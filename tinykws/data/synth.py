@@ -157,14 +157,15 @@ def make_speakers(
     if n < 1:
         raise TinyKWSError(f"--speakers: must be at least 1, got {n}")
     rng = np.random.default_rng([seed & 0xFFFFFFFF, _h("speakers", lang)])
+    fest = list(eng.festival_voices())
     usable = [e for e in engines if e not in eng.ENGLISH_ONLY or lang.split("-")[0] == "en"]
+    usable = [e for e in usable if e != "festival" or fest]
     if "espeak" not in usable:
         usable.insert(0, "espeak")
     weights = np.array([ENGINE_WEIGHTS[e] for e in usable], dtype=np.float64)
     weights /= weights.sum()
     dialects = eng.espeak_dialects(lang)
     variants = [""] + list(eng.espeak_variants())
-    fest = list(eng.festival_voices())
     s = perturbation.strength
     seen: set[tuple] = set()
     speakers: list[Speaker] = []
