@@ -1,9 +1,10 @@
 /* CONV_2D, int8 activations, int8 per-channel weights [out_c][k_h][k_w][in_c], folded int32 bias.
  * Portable reference path; the DSP path (Cortex-M4/M7/M33/M55 with the DSP extension) is in
- * conv_s8_dsp.inc and is chosen at compile time. */
+ * conv_s8_dsp.inc and is chosen at compile time (TK_USE_DSP, tinykws_kernels.h). */
 #include "requant.h"
 #include "tinykws_kernels.h"
 
+#if !TK_USE_DSP
 static void conv_portable(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                           const int32_t *mult, const int8_t *shift, int8_t *out) {
     const int ic_n = p->in_c;
@@ -34,9 +35,18 @@ static void conv_portable(const tk_conv_params *p, const int8_t *in, const int8_
         }
     }
 }
+#endif
+
+#if TK_USE_DSP
+#include "conv_s8_dsp.inc"
+#endif
 
 void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
-    (void)scratch; /* DSP path: not yet */
+#if TK_USE_DSP
+    conv_dsp(p, in, w, bias, mult, shift, out, scratch);
+#else
+    (void)scratch;
     conv_portable(p, in, w, bias, mult, shift, out);
+#endif
 }

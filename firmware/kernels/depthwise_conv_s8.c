@@ -32,8 +32,16 @@ static void dw_portable(const tk_conv_params *p, const int8_t *in, const int8_t 
     }
 }
 
+#if TK_USE_DSP
+#include "depthwise_conv_s8_dsp.inc"
+#endif
+
 void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                           const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
-    (void)scratch; /* DSP path: not yet */
+#if TK_USE_DSP
+    dw_dsp(p, in, w, bias, mult, shift, out, scratch);
+#else
+    (void)scratch;
     dw_portable(p, in, w, bias, mult, shift, out);
+#endif
 }

@@ -37,8 +37,11 @@ typedef struct {
     int16_t act_min, act_max;
 } tk_conv_params;
 
-/* Scratch bytes the kernels need (the compiler reserves them in the arena; it mirrors these). */
-#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (4u * (unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 8u)
+/* Scratch bytes the kernels need (the compiler reserves them in the arena and mirrors these
+ * formulas in tinykws/export/compiler.py): conv: four int16 columns of K = k_h*k_w*in_c taps,
+ * K rounded up to a multiple of 4; depthwise: one row of in_c zero-point bytes. */
+#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (8u * (((unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 3u) & ~3u) + 8u)
+#define TK_DW_SCRATCH_BYTES(in_c) ((unsigned)(in_c) + 8u)
 
 void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);

@@ -461,7 +461,8 @@ class _Compiler:
             f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}}};\n"
         )
         fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
-        scratch = 4 * kh * kw * ic + 8 if not depthwise else 0
+        # scratch of the DSP kernels (TK_CONV_SCRATCH_BYTES / TK_DW_SCRATCH_BYTES in tinykws_kernels.h)
+        scratch = ic + 8 if depthwise else 8 * ((kh * kw * ic + 3) // 4 * 4) + 8
         call = f"{fn}(&op{sid}_p, {{in0}}, {self._consts(sid)}, {{out}}, {{scratch}});"
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         self.steps.append(
