@@ -1,0 +1,100 @@
+"""Real models on qemu-m4 through `bench`: bit-exact with tflite_micro on seeded random inputs
+and the real sample input, EEMBC input folders, the JSON keys, raw-audio mode (features computed
+on the device), and a guard on the emulated instruction count of the MLPerf Tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinykws.bench import bench, load_eembc_inputs
+from tinykws.boards import load_board
+from tinykws.errors import TinyKWSError
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and arm-none-eabi-gcc",
+    ),
+]
+RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_qemu_results.json"
+EMULATED_KEYS = {
+    "top1", "n", "bitexact", "instructions_per_inference", "arena_bytes", "flash_bytes",
+    "ram_bytes", "energy_uj_per_inference", "energy_source",
+}  # fmt: skip
+
+
+def test_mlperf_ref_model_bitexact_200_random(mlperf_ref_model, tmp_path):
+    r = bench("qemu-m4", mlperf_ref_model, n=200, seed=1234, build_dir=tmp_path)
+    assert r.bitexact == r.n == 200
+    d = r.to_json()
+    assert set(d) == EMULATED_KEYS
+    assert d["top1"] is None and d["energy_source"] == "estimate"
+    assert d["arena_bytes"] > 0 and d["flash_bytes"] > 0 and d["ram_bytes"] > d["arena_bytes"]
+    # Guard against regressions of the emulated instruction count (deterministic): never above
+    # the figure recorded in benchmarks/ by benchmarks/bench_qemu.py.
+    if RECORD.is_file():
+        rec = json.loads(RECORD.read_text())["results"]
+        ref = [x for x in rec if x["board"] == "qemu-m4" and x["model"] == "kws_ref_model"]
+        if ref:
+            assert d["instructions_per_inference"] <= ref[0]["instructions_per_inference"] * 1.001
+
+
+def test_sample_input_and_eembc_folder(mlperf_ref_model, mlperf_sample_input, tmp_path):
+    from tinykws.tflm import TFLMRunner
+
+    x = np.fromfile(mlperf_sample_input, dtype=np.int8)
+    label = int(np.argmax(TFLMRunner(mlperf_ref_model).invoke(x)))
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    shutil.copy(mlperf_sample_input, folder / "tst_000000_sample.bin")
+    (folder / "y_labels.csv").write_text(f"tst_000000_sample.bin, 12, {label}\n")
+    r = bench("qemu-m4", mlperf_ref_model, inputs=folder, build_dir=tmp_path / "b")
+    assert (r.n, r.bitexact, r.top1) == (1, 1, 1.0)
+
+
+def test_eembc_folder_errors(tmp_path):
+    with pytest.raises(TinyKWSError, match="no y_labels.csv"):
+        load_eembc_inputs(tmp_path, 490)
+    (tmp_path / "y_labels.csv").write_text("a.bin,12,3\n")
+    with pytest.raises(TinyKWSError, match=r"a.bin: listed in y_labels.csv but missing"):
+        load_eembc_inputs(tmp_path, 490)
+    (tmp_path / "a.bin").write_bytes(bytes(100))
+    with pytest.raises(TinyKWSError, match=r"a.bin: 100 bytes, the model input needs 490"):
+        load_eembc_inputs(tmp_path, 490)
+
+
+def test_micro_speech_bitexact(micro_speech_model, tmp_path):
+    r = bench("qemu-m4", micro_speech_model, n=30, seed=7, build_dir=tmp_path)
+    assert r.bitexact == r.n == 30
+
+
+def test_raw_audio_mode(mlperf_ref_model, micro_speech_wavs, tmp_path):
+    """The device computes MFCCs from PCM with the C front end: within 1 LSB of the host's, and
+    its inference equals tflite_micro's on the device's own features."""
+    from tinykws.audio import fix_length, load_audio
+    from tinykws.device.qemu import QemuBoard
+    from tinykws.features import get_frontend
+    from tinykws.firmware import build_firmware
+    from tinykws.tflm import TFLMRunner
+
+    board = load_board("qemu-m4")
+    res = build_firmware(board, mlperf_ref_model, tmp_path, frontend="mlperf")
+    assert res.frontend == "mlperf"
+    audio = fix_length(load_audio(micro_speech_wavs / "yes_1000ms.wav"))
+    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2")
+    host = get_frontend("mlperf").int8_features(pcm.astype(np.float32) / 32768.0).reshape(-1)
+    with QemuBoard(res.elf, board.qemu_machine) as dev:
+        assert dev.info()["frontend"] == "mlperf"
+        dev.mode("audio")
+        dev.load(pcm.tobytes(), pipeline=True)
+        feats = np.array(dev.features())
+        r = dev.infer(1, 0)
+    assert feats.shape == host.shape
+    assert np.max(np.abs(feats - host.astype(np.int64))) <= 1
+    assert r.raw == [int(v) for v in TFLMRunner(mlperf_ref_model).invoke(feats.astype(np.int8))]
