@@ -153,6 +153,32 @@ def realdev(libs: dict) -> dict:
     return res
 
 
+def on_m4() -> dict:
+    """Emulated instructions per clip of the C front end on Cortex-M4F (QEMU mps2-an386)."""
+    import soundfile as sf
+
+    from tinykws import _features_qemu
+
+    if _features_qemu.available():
+        return {}
+    wavs = sorted((SHARED / "peers" / "tflm-micro-speech").glob("*.wav"))
+    clips = [sf.read(p, dtype="int16")[0] for p in wavs]
+    clips += [np.round(x * 32767).astype(np.int16) for x in mixed_clips(seed=8, n_vowel=4, n_noise=2)]
+    res = {}
+    for name in FRONTENDS:
+        fe = get_frontend(name)
+        q, instr = _features_qemu.run_on_m4(fe, clips)
+        d = np.abs(q.astype(int) - fe.int8_features(np.stack(clips)).astype(int))
+        res[name] = {
+            "clips": len(clips),
+            "instructions_mean": float(instr.mean()),
+            "instructions_max": int(instr.max()),
+            "max_lsb": int(d.max()),
+            "identical": float((d == 0).mean()),
+        }
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=360, help="clips in the speed batch (default 360)")
@@ -163,6 +189,7 @@ def main() -> int:
         libs = {n: lib for n in FRONTENDS if (lib := build_c(n, Path(tmp))) is not None}
         rows = speed(args.clips, args.repeat, libs)
         rd = realdev(libs)
+        m4 = on_m4()
     base = rows[0][1]
     cpu = platform.processor() or platform.machine()
     lines = [
@@ -209,6 +236,22 @@ def main() -> int:
             if k in rd:
                 ident = rd[k]["identical"] * 100
                 lines.append(f"| {n}: C front end vs numpy reference | {rd[k]['max_lsb']} | {ident:.4f}% |")
+    if m4:
+        lines += [
+            "",
+            "## C front end on an emulated Cortex-M4F",
+            "",
+            "QEMU mps2-an386, arm-none-eabi-gcc -O2 hard-float (FPv4-SP), `-icount shift=0`, SysTick "
+            "at 25 MHz (40 instructions per tick). **Emulated instructions**, not cycles of a real chip.",
+            "",
+            "| front end | clips | emulated instructions per 1 s clip | max diff vs host (LSB) | identical |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for n, r in m4.items():
+            lines.append(
+                f"| {n} | {r['clips']} | {r['instructions_mean'] / 1e6:.3f} M | {r['max_lsb']} | "
+                f"{r['identical'] * 100:.3f}% |"
+            )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
@@ -216,7 +259,8 @@ def main() -> int:
 
         atomic_write_text(args.out, text)
         atomic_write_text(
-            args.out.with_suffix(".json"), json.dumps({"speed": dict(rows), "realdev": rd}, indent=2)
+            args.out.with_suffix(".json"),
+            json.dumps({"speed": dict(rows), "realdev": rd, "cortex_m4_qemu": m4}, indent=2),
         )
     return 0
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tinykws import _features_qemu
 from tinykws._features_c import render_header
 from tinykws._features_signals import espeak_words, mixed_clips
-from tinykws.features import FRONTENDS, get_frontend
+from tinykws.features import FRONTENDS, FrontEnd, get_frontend
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES_DIR = ROOT / "firmware" / "features"
@@ -22,11 +23,11 @@ CFLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Werror"]
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", *CFLAGS]
 
 
-def _build(name: str, out_dir: Path) -> ctypes.CDLL:
+def _build(name: str, out_dir: Path, fe: FrontEnd | None = None) -> ctypes.CDLL:
     if shutil.which("gcc") is None:
         pytest.skip("gcc not installed")
     cfg = out_dir / name
-    get_frontend(name).write_c_header(cfg / "features_config.h")
+    (fe or get_frontend(name)).write_c_header(cfg / "features_config.h")
     so = out_dir / f"libtinykws_features_{name}.so"
     cmd = [
         "gcc",
@@ -123,6 +124,17 @@ def test_c_real_fft_matches_numpy(libs):
         assert np.abs(got - ref).max() <= 2e-6 * max(1.0, np.abs(ref).max())
 
 
+def test_radix2_fft_path(tmp_path):
+    """N/2 not a power of 4 (here 512 complex points) takes the radix-2 FFT code."""
+    fe = FrontEnd(name="fft1024", fft_size=1024)
+    assert "TINYKWS_FE_FFT_RADIX 2" in render_header(fe)
+    lib = _build("fft1024", tmp_path, fe)
+    x = np.round(mixed_clips(seed=2, n_vowel=3, n_noise=1) * 32767).astype(np.int16)
+    got = np.stack([c_int8(lib, c) for c in x]).astype(int)
+    d = np.abs(got - fe.int8_features(x).astype(int))
+    assert d.max() <= 1 and (d == 0).mean() >= 0.999
+
+
 def test_c_quantize_is_the_host_rule(libs):
     for name in FRONTENDS:
         lib, fe = libs[name], get_frontend(name)
@@ -156,3 +168,21 @@ def test_compiles_for_cortex_m4f(tmp_path, name):
         # no heap, no writable initialized data: tables are const (flash), scratch is .bss
         nm = subprocess.run(["arm-none-eabi-nm", str(obj)], capture_output=True, text=True).stdout
         assert "malloc" not in nm and " D " not in nm
+
+
+@pytest.mark.parametrize("name", FRONTENDS)
+def test_cortex_m4f_build_on_qemu(name, micro_speech_wavs):
+    """The cross-compiled front end, run on an emulated Cortex-M4F (mps2-an386), gives the
+    host's int8 values; its emulated instruction count is guarded against regressions."""
+    reason = _features_qemu.available()
+    if reason:
+        pytest.skip(reason)
+    fe = get_frontend(name)
+    clips = [sf.read(p, dtype="int16")[0] for p in sorted(micro_speech_wavs.glob("*.wav"))]
+    clips += [np.round(x * 32767).astype(np.int16) for x in mixed_clips(seed=4, n_vowel=2, n_noise=1)]
+    q, instructions = _features_qemu.run_on_m4(fe, clips)
+    d = np.abs(q.astype(int) - fe.int8_features(np.stack(clips)).astype(int))
+    print(f"{name}: {instructions.mean() / 1e6:.3f} M emulated instructions per clip, max diff {d.max()}")
+    assert d.max() <= 1 and (d == 0).mean() >= 0.999
+    # measured 2.22 M (mlperf) and 2.03 M (psf) per 1 s clip; 10% headroom
+    assert instructions.max() < {"mlperf": 2.45e6, "psf": 2.25e6}[name]

@@ -51,15 +51,32 @@ def sparse_mel(fe: FrontEnd) -> tuple[list[int], list[int], np.ndarray]:
     return starts, counts, flat
 
 
+def fft_permutation(n: int, radix: int) -> list[int]:
+    """Index reversal in base `radix` (2 or 4) of 0..n-1, n a power of `radix`."""
+    digits = round(np.log(n) / np.log(radix))
+    out = []
+    for i in range(n):
+        r, v = 0, i
+        for _ in range(digits):
+            r, v = r * radix + v % radix, v // radix
+        out.append(r)
+    return out
+
+
 def render_header(fe: FrontEnd) -> str:
     """The text of features_config.h for `fe`."""
     starts, counts, weights = sparse_mel(fe)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
     dct = fe.dct_matrix().T.astype(np.float32)  # [coeffs, mels]
-    k = np.arange(fe.fft_size // 2)
+    half = fe.fft_size // 2
+    radix = 4 if (half.bit_length() - 1) % 2 == 0 else 2  # radix 4 when N/2 is a power of 4
+    k = np.arange(3 * fe.fft_size // 4 if radix == 4 else half)  # radix 4 uses W^(3k)
     tw = np.exp(-2j * np.pi * k / fe.fft_size)
     twiddle = np.stack([tw.real, tw.imag], axis=1).reshape(-1)
+    perm = fft_permutation(half, radix)
     kind = {"mlperf": 1, "psf": 2}.get(fe.name, 0)
+    used = [i for m, c in zip(starts, counts, strict=True) for i in (m, m + c) if c]
+    spec_lo, spec_hi = (min(used), max(used)) if used and not fe.energy_c0 else (0, half + 1)
     d = fe.to_dict()
     params = "\n".join(f" *   {k_}: {v!r}" for k_, v in d.items())
     out = [
@@ -86,6 +103,11 @@ def render_header(fe: FrontEnd) -> str:
         f"#define TINYKWS_FE_FFT_SIZE {fe.fft_size}",
         f"#define TINYKWS_FE_FFT_LOG2 {int(fe.fft_size).bit_length() - 1}",
         f"#define TINYKWS_FE_N_BINS {fe.fft_size // 2 + 1}",
+        "/* the complex FFT of N/2 points: radix 4 when N/2 is a power of 4, else radix 2 */",
+        f"#define TINYKWS_FE_FFT_RADIX {radix}",
+        "/* spectrum bins computed: [SPEC_LO, SPEC_HI) (filterbank span; all bins for c0 = energy) */",
+        f"#define TINYKWS_FE_SPEC_LO {spec_lo}",
+        f"#define TINYKWS_FE_SPEC_HI {spec_hi}",
         f"#define TINYKWS_FE_N_FRAMES {fe.n_frames}",
         f"#define TINYKWS_FE_N_MELS {fe.n_mels}",
         f"#define TINYKWS_FE_N_COEFFS {fe.n_coeffs}",
@@ -108,8 +130,11 @@ def render_header(fe: FrontEnd) -> str:
     ]
     if fe.window != "rect":
         out.append(_array("float", "tinykws_fe_window", [_f(v) for v in fe.window_table()]))
-    out.append("/* e^(-2 pi i k / FFT_SIZE), k = 0 .. FFT_SIZE/2 - 1, as (re, im) pairs */")
+    out.append(f"/* e^(-2 pi i k / FFT_SIZE), k = 0 .. {len(k) - 1}, as (re, im) pairs */")
     out.append(_array("float", "tinykws_fe_twiddle", [_f(v) for v in twiddle]))
+    what = "base-4 digit" if radix == 4 else "bit"
+    out.append(f"/* input permutation of the {half}-point complex FFT ({what} reversal) */")
+    out.append(_array("uint16_t", "tinykws_fe_fft_perm", [str(v) for v in perm], 12))
     out.append("/* mel band m sums weights[offset[m] .. offset[m]+count[m]) * spectrum[start[m] ..] */")
     out.append(_array("uint16_t", "tinykws_fe_mel_start", [str(v) for v in starts], 12))
     out.append(_array("uint16_t", "tinykws_fe_mel_count", [str(v) for v in counts], 12))

@@ -30,44 +30,91 @@ static float s_logmel[TINYKWS_FE_N_MELS];
 
 /* ---------------------------------------------------------------- FFT ---------------- */
 
-/* Complex radix-2 decimation-in-time FFT of FFT_HALF points, in place on interleaved
- * (re, im). Twiddles for length len are W_N^(j * N / len) of the N-point table. */
+/* In-place complex FFT of FFT_HALF points on interleaved (re, im), decimation in time.
+ * The input permutation (base-4 digit reversal for radix 4, bit reversal for radix 2) is a
+ * generated table; twiddles W_L^j of a length-L stage are W_N^(j * N / L) of the N table. */
 static void cfft_half(float *z)
 {
-    unsigned i, j, bit;
-    /* bit-reversal permutation */
-    for (i = 1, j = 0; i < FFT_HALF; i++) {
-        bit = FFT_HALF >> 1;
-        for (; j & bit; bit >>= 1) {
-            j ^= bit;
-        }
-        j |= bit;
+    for (unsigned i = 0; i < FFT_HALF; i++) {
+        const unsigned j = tinykws_fe_fft_perm[i];
         if (i < j) {
-            float tr = z[2 * i], ti = z[2 * i + 1];
+            const float tr = z[2 * i], ti = z[2 * i + 1];
             z[2 * i] = z[2 * j];
             z[2 * i + 1] = z[2 * j + 1];
             z[2 * j] = tr;
             z[2 * j + 1] = ti;
         }
     }
-    for (unsigned len = 2; len <= FFT_HALF; len <<= 1) {
-        const unsigned half = len >> 1;
+#if TINYKWS_FE_FFT_RADIX == 4
+    /* first stage (length 4): twiddles are 1, so no multiplies */
+    for (unsigned s = 0; s < FFT_HALF; s += 4) {
+        float *p = &z[2 * s];
+        const float t0r = p[0] + p[4], t0i = p[1] + p[5];
+        const float t1r = p[0] - p[4], t1i = p[1] - p[5];
+        const float t2r = p[2] + p[6], t2i = p[3] + p[7];
+        const float t3r = p[2] - p[6], t3i = p[3] - p[7];
+        p[0] = t0r + t2r;
+        p[1] = t0i + t2i;
+        p[4] = t0r - t2r;
+        p[5] = t0i - t2i;
+        p[2] = t1r + t3i; /* t1 - i t3 */
+        p[3] = t1i - t3r;
+        p[6] = t1r - t3i; /* t1 + i t3 */
+        p[7] = t1i + t3r;
+    }
+    /* radix-4 stages: blocks of length 4q from four DFTs of length q */
+    for (unsigned q = 4; q < FFT_HALF; q <<= 2) {
+        const unsigned len = q << 2;
         const unsigned step = FFT_N / len;
-        for (unsigned start = 0; start < FFT_HALF; start += len) {
-            for (unsigned k = 0; k < half; k++) {
-                const float wr = tinykws_fe_twiddle[2 * (k * step)];
-                const float wi = tinykws_fe_twiddle[2 * (k * step) + 1];
-                float *a = &z[2 * (start + k)];
-                float *b = &z[2 * (start + k + half)];
-                const float tr = b[0] * wr - b[1] * wi;
-                const float ti = b[0] * wi + b[1] * wr;
-                b[0] = a[0] - tr;
-                b[1] = a[1] - ti;
-                a[0] = a[0] + tr;
-                a[1] = a[1] + ti;
+        for (unsigned k = 0; k < q; k++) {
+            const float *w = tinykws_fe_twiddle;
+            const float w1r = w[2 * (k * step)], w1i = w[2 * (k * step) + 1];
+            const float w2r = w[2 * (2 * k * step)], w2i = w[2 * (2 * k * step) + 1];
+            const float w3r = w[2 * (3 * k * step)], w3i = w[2 * (3 * k * step) + 1];
+            for (unsigned s = k; s < FFT_HALF; s += len) {
+                float *pa = &z[2 * s];
+                float *pb = pa + 2 * q;
+                float *pc = pb + 2 * q;
+                float *pd = pc + 2 * q;
+                const float ar = pa[0], ai = pa[1];
+                const float xbr = pb[0], xbi = pb[1], xcr = pc[0], xci = pc[1], xdr = pd[0], xdi = pd[1];
+                const float br = xbr * w1r - xbi * w1i, bi = xbr * w1i + xbi * w1r;
+                const float cr = xcr * w2r - xci * w2i, ci = xcr * w2i + xci * w2r;
+                const float dr = xdr * w3r - xdi * w3i, di = xdr * w3i + xdi * w3r;
+                const float t0r = ar + cr, t0i = ai + ci, t1r = ar - cr, t1i = ai - ci;
+                const float t2r = br + dr, t2i = bi + di, t3r = br - dr, t3i = bi - di;
+                pa[0] = t0r + t2r;
+                pa[1] = t0i + t2i;
+                pc[0] = t0r - t2r;
+                pc[1] = t0i - t2i;
+                pb[0] = t1r + t3i;
+                pb[1] = t1i - t3r;
+                pd[0] = t1r - t3i;
+                pd[1] = t1i + t3r;
             }
         }
     }
+#else
+    for (unsigned len = 2; len <= FFT_HALF; len <<= 1) {
+        const unsigned half = len >> 1;
+        const unsigned step = FFT_N / len;
+        for (unsigned k = 0; k < half; k++) {
+            const float wr = tinykws_fe_twiddle[2 * (k * step)];
+            const float wi = tinykws_fe_twiddle[2 * (k * step) + 1];
+            for (unsigned s = k; s < FFT_HALF; s += len) {
+                float *a = &z[2 * s];
+                float *b = &z[2 * (s + half)];
+                const float ar = a[0], ai = a[1], xr = b[0], xi = b[1];
+                const float tr = xr * wr - xi * wi;
+                const float ti = xr * wi + xi * wr;
+                a[0] = ar + tr;
+                a[1] = ai + ti;
+                b[0] = ar - tr;
+                b[1] = ai - ti;
+            }
+        }
+    }
+#endif
 }
 
 void tinykws_rfft(float *buf)
@@ -148,11 +195,6 @@ static float clip_gain(const int16_t *pcm, int n)
 #endif
 }
 
-static float sample_at(const int16_t *pcm, int n, int idx)
-{
-    return (idx >= 0 && idx < n) ? (float)pcm[idx] : 0.0f;
-}
-
 /* Either fout (float cepstra) or qout (int8) receives the result; scratch stays one frame. */
 static void compute(const int16_t *pcm, int n_samples, float *fout, int8_t *qout)
 {
@@ -168,39 +210,61 @@ static void compute(const int16_t *pcm, int n_samples, float *fout, int8_t *qout
     for (int t = 0; t < TINYKWS_FE_N_FRAMES; t++) {
         const int base = t * TINYKWS_FE_HOP_SAMPLES;
         /* 1. frame: pre-emphasis (over the whole clip, y[0] = x[0]) and window, zero-padded */
-        for (int i = 0; i < TINYKWS_FE_WINDOW_SAMPLES; i++) {
-            float s = sample_at(pcm, n, base + i);
+        {
 #if TINYKWS_FE_HAS_PREEMPHASIS
-            if (base + i > 0) {
-                s = s - TINYKWS_FE_PREEMPHASIS * sample_at(pcm, n, base + i - 1);
-            }
+            float prev = (base > 0 && base - 1 < n) ? (float)pcm[base - 1] : 0.0f;
+#endif
+            /* samples past the clip are zeros: only the frame's tail needs the bound */
+            const int inside = base + TINYKWS_FE_WINDOW_SAMPLES <= n ? TINYKWS_FE_WINDOW_SAMPLES
+                               : (n > base ? n - base : 0);
+            for (int i = 0; i < TINYKWS_FE_WINDOW_SAMPLES; i++) {
+                const float x = i < inside ? (float)pcm[base + i] : 0.0f;
+                float s = x;
+#if TINYKWS_FE_HAS_PREEMPHASIS
+                s = x - TINYKWS_FE_PREEMPHASIS * prev; /* prev = 0 before the clip: y[0] = x[0] */
+                prev = x;
 #endif
 #if TINYKWS_FE_HAS_WINDOW
-            s *= tinykws_fe_window[i];
+                s *= tinykws_fe_window[i];
 #endif
-            s_buf[i] = s;
+                s_buf[i] = s;
+            }
         }
         for (int i = TINYKWS_FE_WINDOW_SAMPLES; i < FFT_N; i++) {
             s_buf[i] = 0.0f;
         }
-        /* 2. real FFT, then the spectrum in place: s_buf[k] for k = 0 .. N/2 */
+        /* 2. real FFT, then the spectrum in place, s_buf[k], for the bins that are used:
+         * [SPEC_LO, SPEC_HI) (the filterbank's span, or all bins when c0 is the energy) */
         tinykws_rfft(s_buf);
         {
             const float x0 = s_buf[0], xh = s_buf[1];
-            for (int k = 1; k < FFT_HALF; k++) {
+            const float inv_n = 1.0f / (float)FFT_N; /* exact: N is a power of two */
+            const int k0 = TINYKWS_FE_SPEC_LO > 1 ? TINYKWS_FE_SPEC_LO : 1;
+            const int k1 = TINYKWS_FE_SPEC_HI < FFT_HALF ? TINYKWS_FE_SPEC_HI : FFT_HALF;
+            (void)x0;
+            (void)xh;
+            (void)inv_n;
+            for (int k = k0; k < k1; k++) { /* reads 2k, 2k+1 >= k: not yet overwritten */
                 const float re = s_buf[2 * k], im = s_buf[2 * k + 1];
 #if TINYKWS_FE_POWER_SPECTRUM
-                s_buf[k] = (re * re + im * im) / (float)FFT_N;
+                s_buf[k] = (re * re + im * im) * inv_n;
 #else
                 s_buf[k] = sqrtf(re * re + im * im);
 #endif
             }
+#if TINYKWS_FE_SPEC_LO == 0
 #if TINYKWS_FE_POWER_SPECTRUM
-            s_buf[0] = x0 * x0 / (float)FFT_N;
-            s_buf[FFT_HALF] = xh * xh / (float)FFT_N;
+            s_buf[0] = x0 * x0 * inv_n;
 #else
             s_buf[0] = fabsf(x0);
+#endif
+#endif
+#if TINYKWS_FE_SPEC_HI > FFT_HALF
+#if TINYKWS_FE_POWER_SPECTRUM
+            s_buf[FFT_HALF] = xh * xh * inv_n;
+#else
             s_buf[FFT_HALF] = fabsf(xh);
+#endif
 #endif
         }
         /* 3. mel filterbank (sparse triangles), gain, log */
@@ -232,7 +296,7 @@ static void compute(const int16_t *pcm, int n_samples, float *fout, int8_t *qout
 #if TINYKWS_FE_ENERGY_C0
         {
             float e = 0.0f;
-            for (int k = 0; k <= FFT_HALF; k++) {
+            for (int k = TINYKWS_FE_SPEC_LO; k < TINYKWS_FE_SPEC_HI; k++) { /* all bins */
                 e += s_buf[k];
             }
             e *= gain;
