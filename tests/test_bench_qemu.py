@@ -98,3 +98,19 @@ def test_raw_audio_mode(mlperf_ref_model, micro_speech_wavs, tmp_path):
     assert feats.shape == host.shape
     assert np.max(np.abs(feats - host.astype(np.int64))) <= 1
     assert r.raw == [int(v) for v in TFLMRunner(mlperf_ref_model).invoke(feats.astype(np.int8))]
+
+
+def test_bench_table_side_by_side(micro_speech_model, mlperf_ref_model, capsys):
+    import argparse
+
+    from tinykws.bench import cli_configure_bench_table, cli_run_bench_table
+
+    p = argparse.ArgumentParser()
+    cli_configure_bench_table(p)
+    args = p.parse_args(["--board", "qemu-m4", "--model", str(micro_speech_model), "--n", "3"])
+    assert cli_run_bench_table(args) == 0
+    out = capsys.readouterr().out
+    assert "micro_speech_quantized" in out and "kws_ref_model" in out
+    assert "per inference (emulated instructions)" in out
+    assert "energy uJ/inference (estimate)" in out
+    assert out.count("3/3") == 2  # bit-exact on both models

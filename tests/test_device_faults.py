@@ -134,3 +134,35 @@ def test_busy_port():
         first.close()
         os.close(master)
         os.close(slave)
+
+
+def test_bench_retries_an_input_once_after_a_reset():
+    import numpy as np
+
+    from tinykws.bench import _run_one
+
+    state = {"infers": 0}
+
+    def behaviour(cmd: str, i: int) -> bytes:
+        if cmd.startswith("db load"):
+            return b"m-[Expecting 4 bytes]\r\nm-ready\r\n"
+        if cmd.startswith("db "):
+            return b"m-load-done\r\nm-ready\r\n"
+        if cmd.startswith("infer"):
+            state["infers"] += 1
+            if state["infers"] == 1:
+                return b"m-warmup-start-0\r\n" + BOOT
+            return (
+                b"m-warmup-start-0\r\nm-warmup-done\r\nm-infer-start-1\r\nm-lap-us-1\r\nm-lap-us-2\r\n"
+                b"m-infer-done\r\nm-results-[0.500]\r\nm-results-int8-[0]\r\nm-perf-[instructions,40,1]\r\n"
+                b"m-ready\r\n"
+            )
+        if cmd == "name":
+            return b"m-name-dut-[x]\r\nm-ready\r\n"
+        return b"e-[Unknown command: " + cmd.encode() + b"]\r\nm-ready\r\n"
+
+    fake = FakeDevice(behaviour)
+    dev = fake.client()
+    assert _run_one(dev, np.zeros(4, np.int8), False, 1.0) == [0]
+    assert [c.split(" ")[0] for c in fake.commands] == ["db", "db", "infer", "name", "db", "db", "infer"]
+    dev.close()

@@ -5,6 +5,8 @@ and infers, per-op profile, clear build refusals. Uses the hand-written test mod
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +134,41 @@ def test_image_that_does_not_fit_is_refused():
         check_fits(board, 5_000_000, 1000)
     with pytest.raises(TinyKWSError, match=r"RAM 9000000 > 4194304 bytes"):
         check_fits(board, 1000, 9_000_000)
+
+
+CALIB = Path(__file__).parent / "fixtures" / "calib_model"
+
+
+@pytest.mark.parametrize("name", EMULATED)
+def test_instruction_count_is_calibrated(tmp_path, name):
+    """A loop of exactly 2,000,000 instructions must count as that on every board: checks the
+    SysTick clock each profile declares (25, 20 or 32 MHz) and the wrap handling."""
+    board = load_board(name)
+    elf, _, _ = compile_sources(board, CALIB, tmp_path, {"board": name}, kernels=False)
+    with QemuBoard(elf, board.qemu_machine) as dev:
+        dev.load(bytes(4), pipeline=True)
+        r = dev.infer(3, 1)
+    assert abs(r.per_inference - 2_000_000) < 150, r.per_inference
+
+
+def test_reset_and_hang_on_real_firmware(fake_elfs):
+    """Faults injected through the QEMU monitor: a reset mid-command and a stopped CPU."""
+    from tinykws.device.protocol import DeviceReset, DeviceTimeout
+
+    board = load_board("qemu-m4")
+    qb = QemuBoard(fake_elfs["qemu-m4"], board.qemu_machine, timeout=1.0)
+    with qb as dev:
+        dev.load(bytes(490), pipeline=True)
+        # minutes of emulated work: reset it while it runs
+        timer = threading.Timer(0.3, qb.monitor, ["system_reset"])
+        timer.start()
+        with pytest.raises(DeviceReset, match=r"device reset while running 'infer 2000000 0'"):
+            dev.command("infer 2000000 0", timeout=10)
+        timer.join()
+        dev.wait_boot()
+        assert dev.name_() == "tinykws-qemu-m4"
+        qb.monitor("stop")
+        t = time.monotonic()
+        with pytest.raises(DeviceTimeout, match=r"no answer to 'name' within the timeout"):
+            dev.name_()
+        assert time.monotonic() - t < 3.0

@@ -104,6 +104,23 @@ def random_inputs(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, size=(n, size), dtype=np.int8)
 
 
+def _run_one(dev: Any, x: np.ndarray, pipeline: bool, timeout: float) -> list[int]:
+    """Load one input and infer; after a reset or garbage, resynchronize and retry once
+    (loading and inferring again is safe: the result depends only on the input)."""
+    from tinykws.device.protocol import DeviceGarbage, DeviceReset
+
+    for attempt in (0, 1):
+        try:
+            dev.load(x.tobytes(), pipeline=pipeline)
+            return dev.infer(1, 0, timeout=timeout).raw
+        except (DeviceReset, DeviceGarbage) as exc:
+            if attempt:
+                raise
+            notice(f"{exc}; retrying this input once")
+            dev.resync()
+    raise AssertionError("unreachable")
+
+
 def bench(
     board: str | Board,
     model: str | os.PathLike[str],
@@ -138,8 +155,7 @@ def bench(
     pipeline = port is None and b.flash_method == "qemu"
     with open_board(b, res.elf, port, timeout=timeout) as dev:
         for i in progress(range(len(xs)), desc=f"bench {res.model_name} on {b.name}", total=len(xs)):
-            dev.load(xs[i].tobytes(), pipeline=pipeline)
-            got[i] = dev.infer(1, 0, timeout=timeout).raw
+            got[i] = _run_one(dev, xs[i], pipeline, timeout)
         dev.load(xs[0].tobytes(), pipeline=pipeline)
         timing = dev.infer(TIMING_N, TIMING_WARMUP, timeout=timeout)
         ops = dev.ops(TIMING_N, timeout=timeout) if with_ops else []

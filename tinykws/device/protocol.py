@@ -225,6 +225,11 @@ class DeviceClient:
             raise DeviceCommandError(f"{self.name}: '{cmd}' failed: {errs[0][3:-1]}")
         return lines
 
+    def resync(self) -> None:
+        """After a fault: discard pending input (boot lines too) and check the device answers."""
+        self.drain(quiet=0.2, limit=2.0)
+        self.command("name")
+
     def name_(self) -> str:
         for ln in self.command("name"):
             m = re.match(r"m-name-dut-\[(.*)\]$", ln)

@@ -93,6 +93,13 @@ class QemuBoard:
             raise DeviceError(f"{exc} [QEMU log: {log[-200:]}]" if log else str(exc)) from exc
         return self.client
 
+    def monitor(self, command: str) -> None:
+        """Send a QEMU monitor command (e.g. `system_reset`, `stop`); used to inject faults."""
+        if self.proc is None or self.proc.stdin is None:
+            raise TinyKWSError(f"{self.name}: QEMU is not running")
+        self.proc.stdin.write(command.encode("ascii") + b"\n")
+        self.proc.stdin.flush()
+
     def _connect(self):  # -> serial object or None
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
