@@ -34,7 +34,7 @@ def tone_word(word: str, speaker: int, rng: np.random.Generator, sr: int = 16000
     return out
 
 
-def make_mswc(root: Path, lang: str = "en", speakers: int = 10, takes: int = 3, seed: int = 0) -> Path:
+def make_mswc(root: Path, lang: str = "en", speakers: int = 10, takes: int = 10, seed: int = 0) -> Path:
     """Write an MSWC-layout corpus of tone words (WAV clips) with a by-speaker split."""
     rng = np.random.default_rng(seed)
     rows = ["SET,LINK,WORD,VALID,SPEAKER,GENDER"]

@@ -55,7 +55,8 @@ def quantize_keras(
     # A fixed batch of 1 keeps shapes static, so Reshape converts to a single RESHAPE rather
     # than SHAPE/STRIDED_SLICE/PACK, which small firmware does not need to carry.
     inp = tf.keras.Input(shape=shape, batch_size=1, name="features")
-    conv = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, model(inp, training=False)))
+    wrapped = tf.keras.Model(inp, model(inp, training=False), name="tinykws")
+    conv = tf.lite.TFLiteConverter.from_keras_model(wrapped)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = gen
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

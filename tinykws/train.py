@@ -241,22 +241,30 @@ class _CheckpointAndStop:
                 self.bar = bar
 
             def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                from tinykws.fsutil import atomic_write_text
+
                 logs = logs or {}
                 st = self.state
                 acc = float(logs.get("val_accuracy", 0.0))
                 st["history"].append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
-                _save_keras_atomic(self.model, self.ckpt_dir / "last.keras")
+                st["last_file"] = f"epoch{epoch}.keras"
+                _save_keras_atomic(self.model, self.ckpt_dir / st["last_file"])
                 if acc > st["best_val_accuracy"]:
                     st["best_val_accuracy"] = acc
                     st["best_epoch"] = epoch
+                    st["best_file"] = f"best{epoch}.keras"
                     st["wait"] = 0
-                    _save_keras_atomic(self.model, self.ckpt_dir / "best.keras")
+                    _save_keras_atomic(self.model, self.ckpt_dir / st["best_file"])
                 else:
                     st["wait"] += 1
                 st["epoch"] = epoch
-                from tinykws.fsutil import atomic_write_text
-
+                # state.json is the commit point: a crash before it leaves the previous epoch's
+                # state, whose files are still on disk; stale files are removed only after it.
                 atomic_write_text(self.ckpt_dir / "state.json", json.dumps(st, indent=1))
+                keep = {st["last_file"], st.get("best_file"), "state.json", "config.json"}
+                for f in self.ckpt_dir.iterdir():
+                    if f.name not in keep and not f.name.startswith("."):
+                        f.unlink()
                 if self.bar is not None:
                     self.bar.update(1)
                     self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", val_acc=f"{acc:.3f}")
@@ -331,8 +339,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     dev_y = splits["dev"].labels
 
     epoch0 = state["epoch"] + 1
-    if resume and (ckpt / "last.keras").exists():
-        model = tf.keras.models.load_model(ckpt / "last.keras")
+    if resume and state.get("last_file"):
+        model = tf.keras.models.load_model(ckpt / state["last_file"])
     else:
         model = build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
         model.compile(
@@ -377,7 +385,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             bar.close()
     epochs_run = state["epoch"] + 1 - epoch0
     cps = epochs_run * steps * cfg.batch_size / seconds if seconds > 0 else 0.0
-    best = tf.keras.models.load_model(ckpt / "best.keras")
+    best = tf.keras.models.load_model(ckpt / state["best_file"])
     result = write_model_dir(cfg, best, fe, splits, noise, data_summary, state, cps)
     import shutil
 

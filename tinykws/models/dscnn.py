@@ -44,12 +44,16 @@ def dscnn(
     dropout_first: float = 0.2,
     dropout_last: float = 0.4,
     l2: float = 1e-4,
+    bn_momentum: float = 0.9,
     name: str = "dscnn",
 ) -> Any:
     """Build a DS-CNN: input [frames, coeffs] -> softmax over `num_classes`.
 
     Every conv is followed by batch norm and ReLU; the converter folds batch norm into the
     conv weights and fuses the ReLU, so the int8 graph is CONV_2D / DEPTHWISE_CONV_2D only.
+    Batch-norm momentum is 0.9 rather than Keras's 0.99: the features are far from zero mean
+    (MFCC c0 near -100), and with a few hundred steps the slow running statistics would still
+    be near their initial values when the model is evaluated and quantized.
     """
     import tensorflow as tf
 
@@ -65,19 +69,19 @@ def dscnn(
         kernel_regularizer=reg,
         name="conv1",
     )(inputs)
-    x = layers.BatchNormalization(name="conv1_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="conv1_bn")(x)
     x = layers.ReLU(name="conv1_relu")(x)
     x = layers.Dropout(dropout_first, name="dropout1")(x)
     for i in range(1, blocks + 1):
         x = layers.DepthwiseConv2D(
             (3, 3), padding="same", use_bias=False, depthwise_regularizer=reg, name=f"dw{i}"
         )(x)
-        x = layers.BatchNormalization(name=f"dw{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"dw{i}_bn")(x)
         x = layers.ReLU(name=f"dw{i}_relu")(x)
         x = layers.Conv2D(
             filters, (1, 1), padding="same", use_bias=False, kernel_regularizer=reg, name=f"pw{i}"
         )(x)
-        x = layers.BatchNormalization(name=f"pw{i}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"pw{i}_bn")(x)
         x = layers.ReLU(name=f"pw{i}_relu")(x)
     x = layers.Dropout(dropout_last, name="dropout2")(x)
     pool = (int(x.shape[1]), int(x.shape[2]))
