@@ -26,6 +26,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "demo": ("tinykws.demo", "the main job end to end on the embedded defaults"),
     "compile": ("tinykws.export.compiler", "compile an int8 .tflite to C (no interpreter)"),
     "build": ("tinykws.firmware", "build firmware for a board"),
+    "flash": ("tinykws.firmware", "build firmware for a board and program it (emulated boards: build only)"),
     "bench": ("tinykws.bench", "run a model on a board over serial and measure it"),
     "bench-table": ("tinykws.bench", "bench the demo and MLPerf Tiny reference models side by side"),
 }

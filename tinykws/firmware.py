@@ -314,3 +314,31 @@ def cli_run(args: argparse.Namespace) -> int:
     res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
     print(format_sizes(res, board))
     return 0
+
+
+def qemu_command(board: Board, elf: Path) -> str:
+    """The QEMU command line that runs `elf` with its UART on the terminal (for a person)."""
+    return (
+        f"qemu-system-arm -machine {board.qemu_machine} -nographic -icount shift=0 "
+        f"-kernel {elf}   (type commands ending with %, e.g. name% ; quit: Ctrl-a x)"
+    )
+
+
+def cli_configure_flash(parser: argparse.ArgumentParser) -> None:
+    cli_configure(parser)
+    parser.add_argument("--port", default=None, help="serial port of a real board (auto-detected if omitted)")
+
+
+def cli_run_flash(args: argparse.Namespace) -> int:
+    """Build, then program the board. Emulated boards have nothing to program: the emulator
+    loads the image when `tinykws bench` (or the printed command) starts it."""
+    board = load_board(args.board)
+    res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
+    print(format_sizes(res, board))
+    if board.flash_method == "qemu":
+        print(f"{board.name} is emulated: nothing to flash. Run it with:\n  {qemu_command(board, res.elf)}")
+        return 0
+    raise TinyKWSError(
+        f"{board.name}: flashing with '{board.flash_method}' is not implemented in this version "
+        f"(the image is built: {res.elf})"
+    )
