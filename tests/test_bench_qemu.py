@@ -114,3 +114,21 @@ def test_bench_table_side_by_side(micro_speech_model, mlperf_ref_model, capsys):
     assert "per inference (emulated instructions)" in out
     assert "energy uJ/inference (estimate)" in out
     assert out.count("3/3") == 2  # bit-exact on both models
+
+
+def test_build_model_directory_with_frontend(mlperf_ref_model, tmp_path):
+    """A model directory's tinykws.json front end goes into the image (raw-audio mode); the
+    bench build leaves it out so that its flash and RAM are model plus runtime only."""
+    from tinykws.firmware import build_firmware
+
+    mdir = tmp_path / "kws"
+    mdir.mkdir()
+    shutil.copy(mlperf_ref_model, mdir / "model_int8.tflite")
+    (mdir / "tinykws.json").write_text(json.dumps({"frontend": {"name": "mlperf"}}))
+    with_audio = build_firmware("qemu-m4", mdir, tmp_path / "a")
+    without = build_firmware("qemu-m4", mdir, tmp_path / "b", audio=False)
+    assert (with_audio.frontend, without.frontend) == ("mlperf", None)
+    assert with_audio.ram_bytes >= without.ram_bytes + 32000
+    assert with_audio.flash_bytes > without.flash_bytes
+    with pytest.raises(TinyKWSError, match="not a model directory"):
+        build_firmware("qemu-m4", tmp_path, tmp_path / "c")

@@ -139,7 +139,7 @@ def bench(
     from tinykws.tflm import TFLMRunner
 
     b = board if isinstance(board, Board) else load_board(board)
-    res = build_firmware(b, model, build_dir)
+    res = build_firmware(b, model, build_dir, audio=False)  # features mode: model + runtime only
     if inputs is not None:
         xs, ys = load_eembc_inputs(inputs, res.input_size)
         if n and n < len(xs):

@@ -197,12 +197,15 @@ def build_firmware(
     *,
     frontend: str | None = None,
     energy_mode: bool = False,
+    audio: bool = True,
 ) -> BuildResult:
     """Compile `model` (model directory or .tflite) to C and build firmware for `board`.
 
     The image is refused (TinyKWSError with the sizes) when flash or RAM exceed the board's.
     `frontend` names a feature front end for a bare .tflite (model directories carry theirs);
     with one, the image also accepts raw audio (the device computes the features).
+    audio=False leaves the front end (and its 32 KB PCM buffer) out, as `bench` does so that
+    flash and RAM are those of model plus runtime.
     """
     from tinykws.export.compiler import compile_model
 
@@ -213,7 +216,7 @@ def build_firmware(
     build_dir.mkdir(parents=True, exist_ok=True)
     res = compile_model(tflite, build_dir / "model", name=re.sub(r"[^A-Za-z0-9_.-]", "_", name))
 
-    fe = _model_frontend(model_dir, frontend)
+    fe = _model_frontend(model_dir, frontend) if audio else None
     fe_dir = None
     if fe is not None and (FEATURES / "tinykws_features.c").is_file():
         fe_dir = build_dir / "features"
