@@ -37,8 +37,9 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=50, help="seeded random inputs per model and board")
     ap.add_argument("--boards", default=",".join(BOARDS))
     ap.add_argument("--out", type=Path, default=HERE / "bench_qemu_results")
+    ap.add_argument("--commit", default=None, help="commit to record (default: this checkout's HEAD)")
     args = ap.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    commit = args.commit or _commit()
     rows = []
     for board_name in args.boards.split(","):
         board = load_board(board_name)
@@ -65,7 +66,7 @@ def main() -> int:
         "method": "device-side SysTick count with wraps, mean of 10 inferences after 1 warm-up",
         "energy_source": "estimate (board profile datasheet model, 1 cycle per instruction)",
         "command": f".venv/bin/python benchmarks/bench_qemu.py --n {args.n}",
-        "commit": commit.stdout.strip(),
+        "commit": commit,
         "date": datetime.date.today().isoformat(),
     }
     out_json = args.out.with_suffix(".json")
@@ -73,6 +74,16 @@ def main() -> int:
     args.out.with_suffix(".md").write_text(render_md(meta, rows))
     print(f"wrote {out_json} and {args.out.with_suffix('.md')}")
     return 0 if all(r["bitexact"] == r["n"] for r in rows) else 1
+
+
+def _commit() -> str:
+    """HEAD of this checkout, '+dirty' when the firmware or the package differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "firmware", "tinykws", "boards"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def render_md(meta: dict, rows: list[dict]) -> str:
