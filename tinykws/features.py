@@ -168,15 +168,10 @@ class FrontEnd:
         return mat
 
     # ------------------------------------------------------------------ numpy front end
-    def _prepare(self, audio: np.ndarray) -> tuple[np.ndarray, bool]:
-        """[N, clip_samples] float64 audio (int16 -> /32768, zero-padded), and 'was single'."""
+    def _check(self, audio: np.ndarray) -> np.ndarray:
+        """`audio` as [N, samples] (a view), shape-checked; conversion happens per chunk."""
         x = np.asarray(audio)
-        if x.dtype == np.int16:
-            x = x.astype(np.float64) / 32768.0
-        else:
-            x = x.astype(np.float64)
-        single = x.ndim == 1
-        if single:
+        if x.ndim == 1:
             x = x[None, :]
         if x.ndim != 2:
             raise TinyKWSError(f"audio: expected [samples] or [clips, samples], got shape {x.shape}")
@@ -185,20 +180,26 @@ class FrontEnd:
                 f"audio: {x.shape[1]} samples is longer than a clip ({self.clip_samples}); "
                 "crop it first (tinykws.audio.fix_length)"
             )
-        if x.shape[1] < self.clip_samples:
-            x = np.pad(x, ((0, 0), (0, self.clip_samples - x.shape[1])))
-        return x, single
+        return x
+
+    def _to_float64(self, x: np.ndarray) -> np.ndarray:
+        """float64 [n, clip_samples]: int16 PCM -> pcm / 32768, zero-padded at the end."""
+        y = x.astype(np.float64) / 32768.0 if x.dtype == np.int16 else x.astype(np.float64)
+        if y.shape[1] < self.clip_samples:
+            y = np.pad(y, ((0, 0), (0, self.clip_samples - y.shape[1])))
+        return y
 
     def float_features(self, audio: np.ndarray) -> np.ndarray:
         """[N, samples] or [samples] audio -> [N, frames, coeffs] float32 (vectorized).
 
         The reference pipeline of docs/features.md, computed in float64 and rounded to float32
         at the end; shorter clips are zero-padded. A single clip gives [1, frames, coeffs].
+        Works through the batch in chunks, so memory stays bounded for large corpora.
         """
-        x, _ = self._prepare(audio)
+        x = self._check(audio)
         out = np.empty((x.shape[0], *self.shape), np.float32)
         for s in range(0, x.shape[0], _CHUNK):  # chunks: bounded memory, cache-friendly
-            out[s : s + _CHUNK] = self._float_chunk(x[s : s + _CHUNK])
+            out[s : s + _CHUNK] = self._float_chunk(self._to_float64(x[s : s + _CHUNK]))
         return out
 
     def _float_chunk(self, x: np.ndarray) -> np.ndarray:
