@@ -105,3 +105,16 @@ def test_refuses_to_overwrite_other_files(tmp_path, capsys):
     assert cli.main(["features", "--out", str(out), str(data)]) == 2
     assert "holds other files" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_frontend_from_a_model_directory(tmp_path):
+    import json
+
+    data = _corpus(tmp_path / "data", {"yes": ["a"]})
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "tinykws.json").write_text(json.dumps({"frontend": get_frontend("psf").to_dict()}))
+    assert cli.main(["features", "--frontend", str(model), "--out", str(tmp_path / "o"), str(data)]) == 0
+    x = np.fromfile(tmp_path / "o" / "yes_a.bin", dtype=np.int8)
+    ref = get_frontend("psf").int8_features(fix_length(load_audio(data / "yes" / "a.wav")))[0].ravel()
+    np.testing.assert_array_equal(x, ref)

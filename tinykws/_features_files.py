@@ -150,9 +150,28 @@ def write_feature_files(
     }
 
 
+def frontend_from_arg(value: str) -> object:
+    """A built-in name, or a model directory / tinykws.json whose front end to use."""
+    import json
+
+    from tinykws.features import FrontEnd, get_frontend
+
+    p = Path(value)
+    meta = p / "tinykws.json" if p.is_dir() else p
+    if meta.is_file() and meta.suffix == ".json":
+        try:
+            d = json.loads(meta.read_text())["frontend"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TinyKWSError(f"--frontend {value}: no front end in {meta} ({exc})") from exc
+        return FrontEnd.from_dict(d)
+    return get_frontend(value)
+
+
 def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("clips", nargs="+", type=Path, metavar="CLIPS_OR_FOLDERS", help="audio files or folders")
-    p.add_argument("--frontend", default="mlperf", help="mlperf (default) | psf")
+    p.add_argument(
+        "--frontend", default="mlperf", help="mlperf (default) | psf | a model directory (its front end)"
+    )
     p.add_argument(
         "--labels",
         help="class names in model output order, l1,l2,...; 'mlperf' = the MLPerf Tiny order. "
@@ -162,9 +181,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    from tinykws.features import get_frontend
-
-    fe = get_frontend(args.frontend)
+    fe = frontend_from_arg(args.frontend)
     summary = write_feature_files(fe, args.clips, args.out, parse_labels(args.labels))
     per = summary["per_label"]
     extra = f"; y_labels.csv: {', '.join(f'{k} {v}' for k, v in per.items())}" if per else ""  # type: ignore[union-attr]
