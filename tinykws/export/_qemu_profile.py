@@ -148,12 +148,13 @@ def profile_on_qemu(
     runs: int = 10,
     timeout_s: float = 300.0,
     extra_cflags: list[str] | None = None,
+    **compile_options: bool,
 ) -> QemuProfile:
     """Compile, build for `board`, run `inputs` on QEMU; return outputs and instruction counts."""
     prof = _board(board)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    res: CompileResult = compile_model(tflite, workdir / "model")
+    res: CompileResult = compile_model(tflite, workdir / "model", **compile_options)
     n_in = int(np.prod(res.input_shape))
     xs = np.asarray(inputs, dtype=np.int8).reshape(-1, n_in)
     rows = ",\n".join("{" + ",".join(str(int(v)) for v in x) + "}" for x in xs)

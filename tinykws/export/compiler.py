@@ -155,6 +155,21 @@ def activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
     raise TinyKWSError(f"fused activation {act}: not supported (NONE, RELU, RELU_N1_TO_1, RELU6 are)")
 
 
+def _rq_fast_ok(acc_bound: np.ndarray, shifts: list[int], out_zp: int) -> bool:
+    """May the DSP kernels requantize with SMMULR(2*acc, m)? (see firmware/kernels/tk_dsp.h)
+
+    Needs, per channel: a right shift e = -shift >= 1, |2*acc| < 2^31, and the rounding constant
+    2^(e-1) + zp*2^e plus |y| <= |acc| fitting in int32.
+    """
+    for bound, sh in zip(acc_bound.tolist(), shifts, strict=True):
+        e = -sh
+        if e < 1 or e > 30 or 2 * bound >= 2**31:
+            return False
+        if bound + abs((1 << (e - 1)) + out_zp * (1 << e)) + 1 >= 2**31:
+            return False
+    return True
+
+
 def _out_size(padding: int, in_size: int, k: int, stride: int) -> int:
     return (in_size + stride - 1) // stride if padding == 0 else (in_size - k + stride) // stride
 
@@ -273,6 +288,8 @@ class _Compiler:
         self.where = where
         self.tensors, self.ops, self.inputs, self.outputs = _read_model(buf, where)
         self.steps: list[_Step] = []
+        self.fast_requant = True
+        self.dsp_layouts = True
         self.alias: dict[int, int] = {}  # tensor -> representative (reshape groups)
 
     # ---- helpers
@@ -336,7 +353,7 @@ class _Compiler:
             _c_array("int32_t", f"op{sid}_mult", np.array(mults)),
             _c_array("int8_t", f"op{sid}_shift", np.array(shifts)),
         ]
-        return decls, 5 * len(mults)
+        return decls, 5 * len(mults), shifts
 
     # ---- graph preparation
     def prepare(self) -> None:
@@ -450,24 +467,52 @@ class _Compiler:
         if np.any(np.abs(folded) >= 2**31):
             raise self.err(f"{op.kind}: bias out of int32 range after folding the input zero point")
         sid = self._sid()
-        decls = [
-            _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1)),
-            _c_array("int32_t", f"op{sid}_b", folded),
-        ]
-        rq, rq_bytes = self.requant_arrays(sid, x.scale, wscales, y.scale)
+        taps = kh * kw
+        w_bytes = w.size
+        if self.dsp_layouts and depthwise and dm == 1 and ic % 4 == 0 and taps <= 64:
+            # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
+            # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
+            # builds carry this layout; w_layout in the params tells the kernel which it got.
+            dsp = wt.data.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+            wdecl = (
+                "#if TK_USE_DSP\n"
+                + _c_array("int16_t", f"op{sid}_w", dsp)
+                + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
+                + _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1))
+                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
+            )
+            layout = f"OP{sid}_W_LAYOUT"
+            w_bytes = 2 * w.size
+        else:
+            wdecl = _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1))
+            layout = "0"
+        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
+        rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
         decls += rq
+        wabs = np.abs(w).reshape(-1, oc).sum(axis=0) if depthwise else np.abs(w).reshape(oc, -1).sum(axis=1)
+        rq_fast = int(self.fast_requant and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp))
         decls.append(
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
-            f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}}};\n"
+            f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}, {rq_fast}, {layout}}};\n"
         )
         fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
         # scratch of the DSP kernels (TK_CONV_SCRATCH_BYTES / TK_DW_SCRATCH_BYTES in tinykws_kernels.h)
         scratch = ic + 8 if depthwise else 8 * ((kh * kw * ic + 3) // 4 * 4) + 8
-        call = f"{fn}(&op{sid}_p, {{in0}}, {self._consts(sid)}, {{out}}, {{scratch}});"
+        call = (
+            f"{fn}(&op{sid}_p, {{in0}}, (const int8_t *)op{sid}_w, op{sid}_b, op{sid}_mult, op{sid}_shift, "
+            "{out}, {scratch});"
+        )
         macs = oh * ow * oc * kh * kw * (1 if depthwise else ic)
         self.steps.append(
             _Step(
-                op.kind, [op.inputs[0]], op.outputs[0], call, decls, w.size + 4 * oc + rq_bytes, scratch, macs
+                op.kind,
+                [op.inputs[0]],
+                op.outputs[0],
+                call,
+                decls,
+                w_bytes + 4 * oc + rq_bytes,
+                scratch,
+                macs,
             )
         )
 
@@ -497,7 +542,7 @@ class _Compiler:
         sid = self._sid()
         decl = (
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {c}, {oh}, {ow}, {c}, {kh}, {kw}, "
-            f"{sh}, {sw}, {ph}, {pw}, 1, {x.zp}, {y.zp}, {act_min}, {act_max}}};\n"
+            f"{sh}, {sw}, {ph}, {pw}, 1, {x.zp}, {y.zp}, {act_min}, {act_max}, 0, 0}};\n"
         )
         self.steps.append(
             _Step(op.kind, [op.inputs[0]], op.outputs[0], f"{fn}(&op{sid}_p, {{in0}}, {{out}});", [decl], 0)
@@ -532,7 +577,7 @@ class _Compiler:
             _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1)),
             _c_array("int32_t", f"op{sid}_b", folded),
         ]
-        rq, rq_bytes = self.requant_arrays(sid, x.scale, wscales, y.scale)
+        rq, rq_bytes, _ = self.requant_arrays(sid, x.scale, wscales, y.scale)
         decls += rq
         decls.append(
             f"static const tk_fc_params op{sid}_p = {{{batches}, {n_in}, {n_out}, {x.zp}, {y.zp}, "
@@ -805,8 +850,19 @@ int tinykws_invoke(const int8_t *input, int8_t *output);
         return loc[r]
 
 
-def compile_model(tflite: bytes | str | Path, out_dir: str | Path, name: str = "tinykws") -> CompileResult:
-    """Compile an int8 .tflite to `out_dir/tinykws_model.{h,c}`; refuses what it cannot run exactly."""
+def compile_model(
+    tflite: bytes | str | Path,
+    out_dir: str | Path,
+    name: str = "tinykws",
+    *,
+    fast_requant: bool = True,
+    dsp_layouts: bool = True,
+) -> CompileResult:
+    """Compile an int8 .tflite to `out_dir/tinykws_model.{h,c}`; refuses what it cannot run exactly.
+
+    `fast_requant` and `dsp_layouts` exist so tests can force the DSP kernels' general paths
+    (generic requantization, TFLite weight layout); the output is bit-exact either way.
+    """
     if isinstance(tflite, bytes | bytearray):
         buf, where = bytes(tflite), "<model bytes>"
     else:
@@ -815,6 +871,7 @@ def compile_model(tflite: bytes | str | Path, out_dir: str | Path, name: str = "
             raise TinyKWSError(f"{path}: no such model file")
         buf, where = path.read_bytes(), str(path)
     comp = _Compiler(buf, where)
+    comp.fast_requant, comp.dsp_layouts = fast_requant, dsp_layouts
     comp.prepare()
     comp.lower()
     loc, arena = comp.plan()

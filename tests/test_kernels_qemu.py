@@ -1,0 +1,107 @@
+"""The kernels on emulated Cortex-M boards: the DSP-extension paths (qemu-m4) and the portable
+paths (-DTINYKWS_PORTABLE, and qemu-m3 which has no DSP extension) give outputs identical to the
+tflite_micro interpreter; the MLPerf Tiny reference model stays within its instruction budget.
+
+Emulated instruction counts are deterministic (QEMU -icount shift=0), so they are guarded here.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from tinykws.export._qemu_profile import profile_on_qemu
+from tinykws.tflm import TFLMRunner
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),
+    reason="qemu-system-arm and arm-none-eabi-gcc are needed",
+)
+
+# Issue 3, Figures: at most 6.5 M emulated instructions per inference on qemu-m4 (TFLM with
+# CMSIS-NN: 7.70 M) and an arena of at most 17,000 bytes.
+MLPERF_MAX_INSTRUCTIONS = 6.5e6
+
+
+def _assert_bitexact(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(~(got == want).all(axis=1))
+    assert bad.size == 0, (
+        f"{what}: {bad.size}/{len(want)} differ; first #{bad[0]}: {got[bad[0]]} vs {want[bad[0]]}"
+    )
+
+
+def test_mlperf_ref_model_dsp_on_qemu_m4(mlperf_ref_model, mlperf_sample_input, tmp_path):
+    sample = np.frombuffer(mlperf_sample_input.read_bytes(), np.int8)
+    rng = np.random.default_rng(2024)
+    xs = np.concatenate([sample[None, :], rng.integers(-128, 128, size=(200, 490), dtype=np.int8)])
+    want = TFLMRunner(mlperf_ref_model).invoke_batch(xs)
+    prof = profile_on_qemu(mlperf_ref_model, xs, tmp_path, board="qemu-m4")
+    _assert_bitexact(prof.outputs, want, "qemu-m4 DSP")
+    assert prof.instructions_per_inference <= MLPERF_MAX_INSTRUCTIONS, prof.op_instructions
+    # convolutions dominate; the per-op breakdown accounts for the whole inference
+    assert sum(prof.op_instructions) <= prof.instructions_per_inference
+    assert sum(prof.op_instructions) >= 0.95 * prof.instructions_per_inference
+
+
+def test_mlperf_ref_model_portable_on_qemu_m4(mlperf_ref_model, mlperf_sample_input, tmp_path):
+    sample = np.frombuffer(mlperf_sample_input.read_bytes(), np.int8)
+    xs = np.concatenate(
+        [sample[None, :], np.random.default_rng(7).integers(-128, 128, (5, 490), dtype=np.int8)]
+    )
+    want = TFLMRunner(mlperf_ref_model).invoke_batch(xs)
+    portable = profile_on_qemu(mlperf_ref_model, xs, tmp_path / "p", board="qemu-m4", portable=True, runs=1)
+    _assert_bitexact(portable.outputs, want, "qemu-m4 portable")
+    # the general DSP paths: generic requantization and the TFLite depthwise weight layout
+    general = profile_on_qemu(
+        mlperf_ref_model, xs, tmp_path / "g", board="qemu-m4", runs=1, fast_requant=False, dsp_layouts=False
+    )
+    _assert_bitexact(general.outputs, want, "qemu-m4 DSP, general paths")
+    assert general.instructions_per_inference < portable.instructions_per_inference
+
+
+def test_micro_speech_on_qemu_m4(micro_speech_model, tmp_path):
+    xs = np.random.default_rng(5).integers(-128, 128, size=(200, 1960), dtype=np.int8)
+    want = TFLMRunner(micro_speech_model).invoke_batch(xs)
+    prof = profile_on_qemu(micro_speech_model, xs, tmp_path, board="qemu-m4", runs=2)
+    _assert_bitexact(prof.outputs, want, "micro_speech qemu-m4")
+
+
+def test_mlperf_ref_model_on_qemu_m3_without_dsp(mlperf_ref_model, tmp_path):
+    xs = np.random.default_rng(3).integers(-128, 128, size=(3, 490), dtype=np.int8)
+    prof = profile_on_qemu(mlperf_ref_model, xs, tmp_path, board="qemu-m3", runs=1)
+    _assert_bitexact(prof.outputs, TFLMRunner(mlperf_ref_model).invoke_batch(xs), "qemu-m3")
+
+
+def _random_op_models() -> list[tuple[str, bytes]]:
+    """Small TF models that reach every DSP code path (both im2col variants, padding, strides,
+    odd pixel counts, depthwise borders), converted full-int8."""
+    from test_compiler_ops import _convert  # same directory; conversion helper
+
+    def conv_c4(L, x):  # in_c % 4 == 0: fast im2col; SAME padding; stride 2; odd pixel count
+        return L.Conv2D(6, (3, 2), strides=(2, 1), padding="same", activation="relu")(x)
+
+    def conv_odd(L, x):  # in_c = 3, K % 4 != 0: generic im2col and weight tail; VALID
+        return L.Conv2D(5, (2, 3), strides=(1, 2), padding="valid", activation="relu6")(x)
+
+    def dw(L, x):  # depthwise dm 1, channels % 4 == 0: DSP path; stride 2 borders
+        y = L.DepthwiseConv2D(3, strides=(2, 1), padding="same", activation="relu")(x)
+        return L.DepthwiseConv2D((2, 3), padding="valid")(y)
+
+    return [
+        ("conv_c4", _convert(conv_c4, (7, 5, 8), seed=11, offset=1.0)),
+        ("conv_odd", _convert(conv_odd, (6, 9, 3), seed=12, offset=-0.5)),
+        ("dw", _convert(dw, (9, 6, 8), seed=13, offset=0.3)),
+    ]
+
+
+def test_random_op_models_dsp_on_qemu_m4(tmp_path):
+    for name, tfl in _random_op_models():
+        oracle = TFLMRunner(tfl)
+        n_in = int(np.prod(oracle.input_shape))
+        xs = np.random.default_rng(len(name)).integers(-128, 128, size=(40, n_in), dtype=np.int8)
+        want = oracle.invoke_batch(xs)
+        for variant, opts in {"fast": {}, "general": {"fast_requant": False, "dsp_layouts": False}}.items():
+            prof = profile_on_qemu(tfl, xs, tmp_path / name / variant, board="qemu-m4", runs=1, **opts)
+            _assert_bitexact(prof.outputs, want, f"{name} ({variant})")
