@@ -184,5 +184,5 @@ def test_cortex_m4f_build_on_qemu(name, micro_speech_wavs):
     d = np.abs(q.astype(int) - fe.int8_features(np.stack(clips)).astype(int))
     print(f"{name}: {instructions.mean() / 1e6:.3f} M emulated instructions per clip, max diff {d.max()}")
     assert d.max() <= 1 and (d == 0).mean() >= 0.999
-    # measured 2.22 M (mlperf) and 2.03 M (psf) per 1 s clip; 10% headroom
+    # measured 2.18 M (mlperf) and 2.03 M (psf) per 1 s clip; 10% headroom
     assert instructions.max() < {"mlperf": 2.45e6, "psf": 2.25e6}[name]

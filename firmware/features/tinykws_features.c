@@ -163,16 +163,13 @@ static float clip_gain(const int16_t *pcm, int n)
 {
 #if TINYKWS_FE_NORMALIZE_MAX
     /* divide by max(x) (not max |x|); max < 0 -> -max (same magnitudes); max == 0 -> max |x| */
-    int mx = -32769, amax = 0;
+    int mx = -32769, mn = 32768;
     for (int i = 0; i < n; i++) {
         const int v = pcm[i];
-        if (v > mx) {
-            mx = v;
-        }
-        if ((v < 0 ? -v : v) > amax) {
-            amax = v < 0 ? -v : v;
-        }
+        mx = v > mx ? v : mx;
+        mn = v < mn ? v : mn;
     }
+    const int amax = n > 0 ? (mx > -mn ? mx : -mn) : 0;
     if (n < TINYKWS_FE_CLIP_SAMPLES && mx < 0) {
         mx = 0; /* the zero padding is part of the clip */
     }
