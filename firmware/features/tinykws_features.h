@@ -8,7 +8,7 @@
  * built-in front ends are in firmware/features/config/<name>/.
  *
  * Host reference (tinykws.features): audio float = pcm / 32768; results agree within 1 LSB.
- * C99, float32, no heap, static scratch (about 3.2 KB RAM), tables const (flash).
+ * C99, float32, no heap, static scratch (2.2 KB RAM), tables const (about 10 KB flash with code).
  * Not re-entrant: one caller at a time.
  */
 #ifndef TINYKWS_FEATURES_H
