@@ -216,3 +216,55 @@ def test_export_cli_rewrites_sources(trained, tmp_path):
     tfl = (trained / "model_int8.tflite").read_bytes()
     first = ", ".join(f"0x{b:02x}" for b in tfl[:16])
     assert first in a  # the array holds the model's own bytes
+
+
+def test_quantize_cli_recalibrates_from_training_data(trained, tmp_path, capsys):
+    import shutil
+
+    from tinykws.tflm import TFLMRunner
+
+    d = tmp_path / "copy"
+    shutil.copytree(trained, d)
+    (d / "model_int8.tflite").unlink()
+    assert cli.main(["quantize", str(d), "--n", "50"]) == 0
+    assert "AVERAGE_POOL_2D" in capsys.readouterr().out
+    r = TFLMRunner(d / "model_int8.tflite")
+    assert r.input_quant[1] == 83
+    assert json.loads((d / "tinykws.json").read_text())["quantization"]["calibration_clips"] == 50
+
+
+def test_model_dir_write_on_full_disk_leaves_nothing(corpus, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import tinykws.fsutil as fs
+
+    real_replace = fs.os.replace
+
+    def full(src, dst):
+        if str(dst).endswith("tones_full"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(fs.os, "replace", full)
+    out = tmp_path / "tones_full"
+    rc = cli.main(
+        [
+            "train",
+            "--data",
+            str(corpus),
+            "--language",
+            "en",
+            "--keywords",
+            KEYWORDS,
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            *FAST,
+            "--epochs",
+            "1",
+        ]
+    )
+    assert rc == 2
+    assert "disk full" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tones_full.ckpt"]  # checkpoint kept

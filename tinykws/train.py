@@ -201,7 +201,9 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
     audio_t = tf.constant(split.audio)
     noise_t = tf.constant(noise.astype(np.float32))
     max_shift = int(cfg.time_shift_ms * 16)
-    scale, zp = float(fe.input_scale), float(fe.input_zero_point)
+    # autograph must not rewrite the front end's own Python (it trips on properties)
+    features = tf.autograph.experimental.do_not_convert(fe.tf_features)
+    fake_quant = tf.autograph.experimental.do_not_convert(fe.tf_fake_quant)
 
     def augment(b: dict[str, Any]) -> tuple[Any, Any]:
         x = tf.gather(audio_t, b["order"])
@@ -211,9 +213,7 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
         nz = tf.gather(noise_t, b["noise_idx"])
         vol = b["noise_vol"] * tf.cast(b["noise_on"], tf.float32)
         x = tf.clip_by_value(x + vol[:, None] * nz, -1.0, 1.0)
-        f = fe.tf_features(x)
-        q = tf.clip_by_value(tf.math.floor(f / scale + zp), -128.0, 127.0)  # device rounding
-        f = (q - zp) * scale
+        f = fake_quant(features(x))  # the device's int8 input rounding
         t = tf.range(frames)[None, :, None]
         c = tf.range(coeffs)[None, None, :]
         tmask = (t >= b["t_start"][:, None, None]) & (t < (b["t_start"] + b["t_width"])[:, None, None])
