@@ -35,9 +35,11 @@ typedef struct {
     uint16_t depth_mult;  /* depthwise only */
     int16_t in_zp, out_zp;
     int16_t act_min, act_max;
-    /* 1 when the compiler proved, for every output channel, shift <= -1 and
-     * |bias'| + 128 * sum|w| < 2^30 (so 2*acc fits in int32) and the rounding constants fit:
-     * the DSP paths then requantize with SMMULR (see tk_dsp.h). 0: generic requantization. */
+    /* 1 (DSP builds only) when the compiler proved, for every output channel, shift <= -1 and
+     * |bias'| + 128 * sum|w| < 2^30 (so 2*acc fits in int32) and the rounding constants fit. The
+     * requantization arrays are then in the DSP form: mult = {m, 2^(e-1) + out_zp * 2^e} pairs,
+     * shift = e = -shift > 0, used with SMMULR (tk_out_fast in tk_dsp.h). 0: TFLM's (mult, shift).
+     * For depthwise it is only set together with w_layout 1 (the portable fallback needs TFLM's form). */
     uint8_t rq_fast;
     /* depthwise weights layout: 0 = TFLite [k_h][k_w][out_c] int8; 1 = (DSP builds only) int16,
      * per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3. */

@@ -56,4 +56,11 @@ static inline int8_t tk_out_fast(int32_t acc, int32_t m, int e, int32_t rzp, int
     return (int8_t)v;
 }
 
+/* Same as tk_out_fast() when the activation range is the whole int8 range (no fused clamp
+ * beyond saturation): the common case, worth its own path (it runs once per output). */
+static inline int8_t tk_out_fast_sat(int32_t acc, int32_t m, int e, int32_t rzp) {
+    const int32_t y = tk_smmulr((int32_t)((uint32_t)acc << 1), m);
+    return (int8_t)__ssat((y + rzp + (y >> 31)) >> e, 8);
+}
+
 #endif /* TINYKWS_TK_DSP_H */

@@ -353,6 +353,7 @@ class _Compiler:
             _c_array("int32_t", f"op{sid}_mult", np.array(mults)),
             _c_array("int8_t", f"op{sid}_shift", np.array(shifts)),
         ]
+        self._last_mults = mults
         return decls, 5 * len(mults), shifts
 
     # ---- graph preparation
@@ -469,7 +470,8 @@ class _Compiler:
         sid = self._sid()
         taps = kh * kw
         w_bytes = w.size
-        if self.dsp_layouts and depthwise and dm == 1 and ic % 4 == 0 and taps <= 64:
+        dsp_kernel = not depthwise or (dm == 1 and ic % 4 == 0 and taps <= 64)  # else portable
+        if self.dsp_layouts and depthwise and dsp_kernel:
             # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
             # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
             # builds carry this layout; w_layout in the params tells the kernel which it got.
@@ -488,9 +490,30 @@ class _Compiler:
             layout = "0"
         decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
         rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
-        decls += rq
         wabs = np.abs(w).reshape(-1, oc).sum(axis=0) if depthwise else np.abs(w).reshape(oc, -1).sum(axis=1)
-        rq_fast = int(self.fast_requant and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp))
+        rq_fast = "0"
+        if (
+            self.fast_requant
+            and (not depthwise or layout != "0")
+            and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp)
+        ):
+            # DSP builds get (multiplier, rounding + zero point) pairs and right shifts e = -shift,
+            # the form of tk_out_fast() in tk_dsp.h; portable builds keep TFLM's (mult, shift).
+            es = [-sh for sh in shifts]
+            pairs = np.array(
+                [[m, (1 << (e - 1)) + y.zp * (1 << e)] for m, e in zip(self._last_mults, es, strict=True)]
+            )
+            rq = [
+                "#if TK_USE_DSP\n"
+                + _c_array("int32_t", f"op{sid}_mult", pairs.reshape(-1))
+                + _c_array("int8_t", f"op{sid}_shift", np.array(es))
+                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
+                + "".join(rq)
+                + f"#define OP{sid}_RQ_FAST 0\n#endif\n"
+            ]
+            rq_fast = f"OP{sid}_RQ_FAST"
+            rq_bytes += 4 * oc
+        decls += rq
         decls.append(
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
             f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}, {rq_fast}, {layout}}};\n"
