@@ -197,3 +197,25 @@ def test_room_impulse_response_has_requested_rt60() -> None:
 def test_plain_strength_zero_is_dry() -> None:
     sp = make_speakers("en", 10, 0, ["espeak"], Perturbation(strength=0.0))
     assert all(s.alpha == 1.0 and s.rt60 is None and s.mic_seed is None for s in sp)
+
+
+@needs_espeak
+def test_disk_full_mid_synthesis_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from tinykws.errors import TinyKWSError
+
+    real = Path.write_bytes
+    calls = {"n": 0}
+
+    def flaky(self: Path, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", flaky)
+    out = tmp_path / "corpus"
+    with pytest.raises(TinyKWSError, match=r"corpus: disk full while writing; nothing was written"):
+        synthesize(out, languages=["en"], words=["yes", "no"], speakers=4, jobs=2)
+    assert list(tmp_path.iterdir()) == []
