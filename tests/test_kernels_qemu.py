@@ -76,7 +76,8 @@ def test_mlperf_ref_model_on_qemu_m3_without_dsp(mlperf_ref_model, tmp_path):
 
 def _random_op_models() -> list[tuple[str, bytes]]:
     """Small TF models that reach every DSP code path (both im2col variants, padding, strides,
-    odd pixel counts, depthwise borders), converted full-int8."""
+    pixel counts that are not a multiple of five, depthwise borders, pooling), converted
+    full-int8."""
     from test_compiler_ops import _convert  # same directory; conversion helper
 
     def conv_c4(L, x):  # in_c % 4 == 0: fast im2col; SAME padding; stride 2; odd pixel count
@@ -89,7 +90,16 @@ def _random_op_models() -> list[tuple[str, bytes]]:
         y = L.DepthwiseConv2D(3, strides=(2, 1), padding="same", activation="relu")(x)
         return L.DepthwiseConv2D((2, 3), padding="valid")(y)
 
+    def pools(L, x):  # average pool with channels % 4 == 0: SXTAB16 path; SAME borders count taps
+        y = L.AveragePooling2D(pool_size=3, strides=2, padding="same")(x)
+        return L.AveragePooling2D(pool_size=(2, 3), strides=1, padding="valid")(y)
+
+    def conv_tiny(L, x):  # fewer output pixels than one group of five
+        return L.Conv2D(7, 2, padding="valid")(x)
+
     return [
+        ("conv_tiny", _convert(conv_tiny, (2, 3, 4), seed=15, offset=0.0)),
+        ("pools", _convert(pools, (9, 11, 8), seed=14, offset=0.2)),
         ("conv_c4", _convert(conv_c4, (7, 5, 8), seed=11, offset=1.0)),
         ("conv_odd", _convert(conv_odd, (6, 9, 3), seed=12, offset=-0.5)),
         ("dw", _convert(dw, (9, 6, 8), seed=13, offset=0.3)),

@@ -17,6 +17,9 @@ static inline uint32_t tk_rd32(const void *p) {
 
 static inline void tk_wr32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
+/* rotate right by 8 (GCC folds it into the operand of SXTAB16/SXTB16 where it can) */
+static inline uint32_t tk_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+
 /* SXTB16 of bytes 1 and 3 (one instruction: SXTB16 with ROR #8) */
 static inline uint32_t tk_sxtb16_ror8(uint32_t x) {
     uint32_t r;

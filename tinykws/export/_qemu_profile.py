@@ -251,3 +251,37 @@ def profile_on_qemu(
         text_bytes=text_bytes,
         runs=runs,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tinykws.export._qemu_profile MODEL [--board B] [--n N] [--portable]`: per-op table."""
+    import argparse
+    import tempfile
+
+    from tinykws.tflm import TFLMRunner
+
+    ap = argparse.ArgumentParser(prog="python -m tinykws.export._qemu_profile", description=main.__doc__)
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--board", default="qemu-m4")
+    ap.add_argument("--n", type=int, default=20, help="seeded random inputs checked against tflite_micro")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--portable", action="store_true", help="build with -DTINYKWS_PORTABLE")
+    args = ap.parse_args(argv)
+    oracle = TFLMRunner(args.model)
+    n_in = int(np.prod(oracle.input_shape))
+    xs = np.random.default_rng(args.seed).integers(-128, 128, size=(args.n, n_in), dtype=np.int8)
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = profile_on_qemu(args.model, xs, tmp, board=args.board, portable=args.portable)
+    same = int((prof.outputs == oracle.invoke_batch(xs)).all(axis=1).sum())
+    print(f"{args.model.name} on {args.board} ({'portable' if args.portable else 'default'} kernels)")
+    print(f"bit-exact with tflite_micro: {same}/{len(xs)}")
+    n_instr = prof.instructions_per_inference
+    print(f"emulated instructions per inference: {n_instr:,.0f} (mean of {prof.runs})")
+    print(f"{'op':<4} {'kind':<20} {'instructions':>14} {'share':>7}")
+    for i, (kind, n) in enumerate(zip(prof.ops, prof.op_instructions, strict=True)):
+        print(f"{i:<4} {kind:<20} {n:>14,.0f} {n / prof.instructions_per_inference:>7.1%}")
+    return 0 if same == len(xs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -520,7 +520,7 @@ class _Compiler:
         )
         fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
         # scratch of the DSP kernels (TK_CONV_SCRATCH_BYTES / TK_DW_SCRATCH_BYTES in tinykws_kernels.h)
-        scratch = ic + 8 if depthwise else 8 * ((kh * kw * ic + 3) // 4 * 4) + 8
+        scratch = ic + 8 if depthwise else 11 * ((kh * kw * ic + 3) // 4 * 4) + 8
         call = (
             f"{fn}(&op{sid}_p, {{in0}}, (const int8_t *)op{sid}_w, op{sid}_b, op{sid}_mult, op{sid}_shift, "
             "{out}, {scratch});"
