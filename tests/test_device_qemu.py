@@ -172,3 +172,19 @@ def test_reset_and_hang_on_real_firmware(fake_elfs):
         with pytest.raises(DeviceTimeout, match=r"no answer to 'name' within the timeout"):
             dev.name_()
         assert time.monotonic() - t < 3.0
+
+
+def test_emulator_that_dies_is_reported(fake_elfs):
+    from tinykws.device.protocol import DeviceError
+
+    board = load_board("qemu-m4")
+    qb = QemuBoard(fake_elfs["qemu-m4"], board.qemu_machine, timeout=2.0)
+    with qb as dev:
+        assert qb.proc is not None
+        qb.proc.kill()
+        qb.proc.wait()
+        t = time.monotonic()
+        with pytest.raises(DeviceError, match=r"qemu-m4|mps2-an386"):
+            dev.name_()
+        assert time.monotonic() - t < 4.0
+    assert qb.proc is None  # stopped and reaped
