@@ -132,3 +132,16 @@ def test_build_model_directory_with_frontend(mlperf_ref_model, tmp_path):
     assert with_audio.flash_bytes > without.flash_bytes
     with pytest.raises(TinyKWSError, match="not a model directory"):
         build_firmware("qemu-m4", tmp_path, tmp_path / "c")
+
+
+def test_build_refuses_image_bigger_than_board(mlperf_ref_model, tmp_path):
+    """A board profile with 32 KB of flash: the ref model image (~45 KB) is refused, with sizes."""
+    from tinykws.firmware import build_firmware
+
+    src = load_board("qemu-m4").path.read_text()
+    small = src.replace('name = "qemu-m4"', 'name = "tiny-m4"')
+    small = small.replace("flash_bytes = 4194304", "flash_bytes = 32768")
+    prof = tmp_path / "tiny-m4.toml"
+    prof.write_text(small)
+    with pytest.raises(TinyKWSError, match=r"tiny-m4: image does not fit: flash \d+ > 32768 bytes"):
+        build_firmware(load_board(prof), mlperf_ref_model, tmp_path / "b")
