@@ -454,6 +454,12 @@ class _Compiler:
         wt, wscales = self.weights(op, op.inputs[1], oc)
         if wt.qdim != (3 if depthwise else 0) and len(wt.scales) > 1:
             raise self.err(f"{op.kind}: per-channel scales on dimension {wt.qdim} are not supported")
+        wdata = wt.data
+        if depthwise and ic == 1:
+            # A depthwise convolution of one channel is a plain convolution with dm outputs
+            # (TFLM micro_speech has one): weights [1,kh,kw,oc] -> [oc,kh,kw,1], conv kernels.
+            wdata = wdata.reshape(kh, kw, oc).transpose(2, 0, 1).reshape(oc, kh, kw, 1)
+            depthwise, dm = False, 1
         sh, sw, pad = o.StrideH(), o.StrideW(), o.Padding()
         if (_out_size(pad, ih, kh, sh), _out_size(pad, iw, kw, sw)) != (oh, ow):
             raise self.err(
@@ -461,7 +467,7 @@ class _Compiler:
             )
         ph, pw = _pad(sh, ih, kh, oh), _pad(sw, iw, kw, ow)
         act_min, act_max = activation_range(o.FusedActivationFunction(), y.scale, y.zp)
-        w = wt.data.astype(np.int64)
+        w = wdata.astype(np.int64)
         bias = self.bias(op, 2, oc)
         wsum = w.reshape(-1, oc).sum(axis=0) if depthwise else w.reshape(oc, -1).sum(axis=1)
         folded = bias - x.zp * wsum
@@ -475,18 +481,18 @@ class _Compiler:
             # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
             # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
             # builds carry this layout; w_layout in the params tells the kernel which it got.
-            dsp = wt.data.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+            dsp = wdata.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
             wdecl = (
                 "#if TK_USE_DSP\n"
                 + _c_array("int16_t", f"op{sid}_w", dsp)
                 + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
-                + _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1))
+                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
                 + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
             )
             layout = f"OP{sid}_W_LAYOUT"
             w_bytes = 2 * w.size
         else:
-            wdecl = _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1))
+            wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
             layout = "0"
         decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
         rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
