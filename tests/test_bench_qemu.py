@@ -70,8 +70,8 @@ def test_eembc_folder_errors(tmp_path):
 
 
 def test_micro_speech_bitexact(micro_speech_model, tmp_path):
-    r = bench("qemu-m4", micro_speech_model, n=30, seed=7, build_dir=tmp_path)
-    assert r.bitexact == r.n == 30
+    r = bench("qemu-m4", micro_speech_model, n=200, seed=7, build_dir=tmp_path)
+    assert r.bitexact == r.n == 200
 
 
 def test_raw_audio_mode(mlperf_ref_model, micro_speech_wavs, tmp_path):

@@ -76,6 +76,15 @@ def test_protocol_on_qemu_m4(fake_elfs):
         assert lines[7] == "m-results-int8-[" + ",".join(map(str, want)) + "]"
         assert lines[8].startswith("m-perf-[instructions,") and lines[8].endswith(",3]")
         assert dev.command("results") == lines[6:8]
+        # db rand: the device generates the bytes the host computes (xorshift32)
+        from tinykws.device.protocol import xorshift_bytes
+
+        for seed in (1, 123456789, 4294967295):
+            assert dev.command(f"db rand {seed}") == ["m-load-done"]
+            x = np.frombuffer(xorshift_bytes(seed, 490), dtype=np.int8)
+            assert dev.infer(1, 0).raw == fake_model(x)
+        with pytest.raises(DeviceCommandError, match="requires a seed > 0"):
+            dev.command("db rand 0")
         # errors with their own messages
         with pytest.raises(DeviceCommandError, match="Inference iterations must be >0"):
             dev.command("infer 0")

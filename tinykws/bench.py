@@ -99,19 +99,35 @@ def load_eembc_inputs(folder: str | os.PathLike[str], size: int) -> tuple[np.nda
     return np.stack(xs), np.array(ys)
 
 
+def input_seeds(n: int, seed: int = 0) -> list[int]:
+    """Per-input xorshift32 seeds (non-zero) derived from one bench seed."""
+    return [((seed * 1_000_003 + i) * 2_654_435_761 + 1) & 0xFFFFFFFF or 1 for i in range(n)]
+
+
 def random_inputs(n: int, size: int, seed: int = 0) -> np.ndarray:
-    """Seeded random int8 inputs (bit-exactness does not need labels)."""
-    return np.random.default_rng(seed).integers(-128, 128, size=(n, size), dtype=np.int8)
+    """Seeded random int8 inputs (bit-exactness does not need labels).
+
+    They are the firmware's `db rand` bytes, so the device generates them itself instead of
+    receiving them over the (slow) serial link; the host computes the same bytes for the oracle.
+    """
+    from tinykws.device.protocol import xorshift_bytes
+
+    rows = [np.frombuffer(xorshift_bytes(s, size), dtype=np.int8) for s in input_seeds(n, seed)]
+    return np.stack(rows) if rows else np.zeros((0, size), np.int8)
 
 
-def _run_one(dev: Any, x: np.ndarray, pipeline: bool, timeout: float) -> list[int]:
-    """Load one input and infer; after a reset or garbage, resynchronize and retry once
-    (loading and inferring again is safe: the result depends only on the input)."""
+def _run_one(dev: Any, x: np.ndarray, pipeline: bool, timeout: float, seed: int | None = None) -> list[int]:
+    """Load one input (sent with `db`, or generated on the device with `db rand SEED`) and
+    infer; after a reset or garbage, resynchronize and retry once (loading and inferring again
+    is safe: the result depends only on the input)."""
     from tinykws.device.protocol import DeviceGarbage, DeviceReset
 
     for attempt in (0, 1):
         try:
-            dev.load(x.tobytes(), pipeline=pipeline)
+            if seed is None:
+                dev.load(x.tobytes(), pipeline=pipeline)
+            else:  # x is the host's copy of the device's bytes (checked by bit-exactness)
+                dev.load_random(seed, x.size)
             return dev.infer(1, 0, timeout=timeout).raw
         except (DeviceReset, DeviceGarbage) as exc:
             if attempt:
@@ -140,6 +156,7 @@ def bench(
 
     b = board if isinstance(board, Board) else load_board(board)
     res = build_firmware(b, model, build_dir, audio=False)  # features mode: model + runtime only
+    seeds: list[int] | None = None
     if inputs is not None:
         xs, ys = load_eembc_inputs(inputs, res.input_size)
         if n and n < len(xs):
@@ -148,6 +165,7 @@ def bench(
         if n <= 0:
             raise TinyKWSError(f"--n {n}: must be > 0")
         xs, ys = random_inputs(n, res.input_size, seed), None
+        seeds = input_seeds(n, seed)
     oracle = TFLMRunner(res.model_path)
     want = oracle.invoke_batch(xs).astype(np.int64)
 
@@ -155,7 +173,7 @@ def bench(
     pipeline = port is None and b.flash_method == "qemu"
     with open_board(b, res.elf, port, timeout=timeout) as dev:
         for i in progress(range(len(xs)), desc=f"bench {res.model_name} on {b.name}", total=len(xs)):
-            got[i] = _run_one(dev, xs[i], pipeline, timeout)
+            got[i] = _run_one(dev, xs[i], pipeline, timeout, None if seeds is None else seeds[i])
         dev.load(xs[0].tobytes(), pipeline=pipeline)
         timing = dev.infer(TIMING_N, TIMING_WARMUP, timeout=timeout)
         ops = dev.ops(TIMING_N, timeout=timeout) if with_ops else []

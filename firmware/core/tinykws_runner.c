@@ -84,6 +84,24 @@ static int parse_int(const char *s, int32_t *out)
     return 0;
 }
 
+static int parse_u32(const char *s, uint32_t *out)
+{
+    uint32_t v = 0;
+    if (*s == '\0') {
+        return -1;
+    }
+    while (*s) {
+        uint32_t d = (uint32_t)(*s - '0');
+        if (*s < '0' || *s > '9' || v > (0xFFFFFFFFu - d) / 10u) {
+            return -1;
+        }
+        v = v * 10u + d;
+        s++;
+    }
+    *out = v;
+    return 0;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') {
@@ -337,6 +355,32 @@ static void cmd_db(int ntok, char **tok)
         io_putline(" bytes]");
         return;
     }
+    if (strcmp(tok[1], "rand") == 0) {
+        /* tinykws extension: db rand SEED [N] fills the buffer with N bytes (default: the
+         * current mode's input size) of xorshift32(SEED), little-endian words, so that the host
+         * can check many inputs without sending them. */
+        uint32_t seed, n = expected_input_bytes(), i;
+        if (ntok < 3 || parse_u32(tok[2], &seed) != 0 || seed == 0u) {
+            io_putline("e-[Command 'db rand' requires a seed > 0]");
+            return;
+        }
+        if (ntok > 3 && (parse_u32(tok[3], &n) != 0 || n == 0u || n > (uint32_t)DB_MAX)) {
+            io_putline("e-[Command 'db rand' size must be 1..buffer size]");
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            if ((i & 3u) == 0u) {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+            }
+            g_db.bytes[i] = (uint8_t)(seed >> (8u * (i & 3u)));
+        }
+        g_db_size = n;
+        g_db_pos = n;
+        io_putline("m-load-done");
+        return;
+    }
     {
         const char *h = tok[1];
         size_t len = strlen(h), i;
@@ -432,7 +476,8 @@ static void cmd_help(void)
 {
     io_putline("tinykws firmware (EnergyRunner protocol + tinykws extensions, see PROTOCOL.md)");
     io_putline("name | profile | timestamp | help | results | info");
-    io_putline("db load N | db HEX | infer N [W=10] | ops [N=1] | mode [features|audio] | features");
+    io_putline("db load N | db HEX | db rand SEED [N] | infer N [W=10] | ops [N=1]");
+    io_putline("mode [features|audio] | features");
 }
 
 static void dispatch(char *line)

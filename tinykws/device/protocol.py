@@ -288,6 +288,13 @@ class DeviceClient:
         if not done:
             raise DeviceGarbage(f"{self.name}: device did not confirm the load (no m-load-done)")
 
+    def load_random(self, seed: int, n: int) -> bytes:
+        """`db rand SEED N`: the device fills its buffer with xorshift32 bytes; returns them."""
+        lines = self.command(f"db rand {seed} {n}")
+        if "m-load-done" not in lines:
+            raise DeviceGarbage(f"{self.name}: unexpected reply to 'db rand': {lines}")
+        return xorshift_bytes(seed, n)
+
     def infer(self, n: int = 1, warmup: int = 0, timeout: float | None = None) -> InferResult:
         lines = self.command(f"infer {n} {warmup}", timeout=timeout)
         return parse_infer(lines, n, warmup, self.name)
@@ -316,6 +323,20 @@ class DeviceClient:
             self.ser.close()
         except OSError:
             pass
+
+
+def xorshift_bytes(seed: int, n: int) -> bytes:
+    """The bytes of the firmware's `db rand SEED N` (xorshift32, little-endian words)."""
+    x = seed & 0xFFFFFFFF
+    if x == 0:
+        raise ValueError("xorshift32 seed must be non-zero")
+    out = bytearray()
+    while len(out) < n:
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        out += x.to_bytes(4, "little")
+    return bytes(out[:n])
 
 
 def parse_infer(lines: list[str], n: int, warmup: int, name: str, need_timing: bool = True) -> InferResult:
