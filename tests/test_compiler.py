@@ -101,3 +101,28 @@ def test_quantize_multiplier_matches_tflite():
     assert (m, s) == (3 << 29, -8)
     # a significand that rounds up to 2^31 renormalizes
     assert quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 1)
+
+
+def test_scratch_formulas_match_the_kernel_header(tmp_path):
+    """The compiler reserves the DSP kernels' scratch with formulas mirrored from
+    tinykws_kernels.h; check them against the header's macros, compiled."""
+    import subprocess
+
+    from tinykws.export.compiler import KERNEL_DIR, conv_scratch_bytes, dw_scratch_bytes
+
+    cases = [(10, 4, 1), (1, 1, 64), (3, 3, 3), (2, 3, 5), (1, 1, 7)]
+    src = '#include <stdio.h>\n#include "tinykws_kernels.h"\nint main(void) {\n'
+    for kh, kw, ic in cases:
+        src += (
+            f'    printf("%u %u\\n", TK_CONV_SCRATCH_BYTES({kh}, {kw}, {ic}), TK_DW_SCRATCH_BYTES({ic}));\n'
+        )
+    src += "    return 0;\n}\n"
+    (tmp_path / "s.c").write_text(src)
+    subprocess.run(
+        ["gcc", "-std=c99", f"-I{KERNEL_DIR}", str(tmp_path / "s.c"), "-o", str(tmp_path / "s")], check=True
+    )
+    got = subprocess.run([str(tmp_path / "s")], capture_output=True, text=True, check=True).stdout.split("\n")
+    for (kh, kw, ic), line in zip(cases, got, strict=False):
+        conv, dw = map(int, line.split())
+        assert conv == conv_scratch_bytes(kh, kw, ic)
+        assert dw == dw_scratch_bytes(ic)

@@ -185,3 +185,33 @@ def test_float_model_is_refused(tmp_path):
     tfl = _convert(lambda L, x: L.Conv2D(2, 1)(x), (4, 4, 1), seed=1, quant=False)
     with pytest.raises(TinyKWSError, match="float32"):
         compile_model(tfl, tmp_path)
+
+
+def test_float_edges_are_stripped(tmp_path):
+    """QUANTIZE at the input and DEQUANTIZE at the output are dropped: the compiled model works
+    on the int8 tensors between them, and matches TFLM fed with the equivalent floats."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input(shape=(5, 4, 2), batch_size=1)
+    model = tf.keras.Model(inp, tf.keras.layers.Conv2D(3, 2, activation="relu")(inp))
+    rng = np.random.default_rng(3)
+
+    def gen():
+        for _ in range(30):
+            yield [rng.normal(0, 1, (1, 5, 4, 2)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    tfl = bytes(conv.convert())  # float32 input and output
+    res = compile_model(tfl, tmp_path)
+    assert res.ops == ["CONV_2D"]
+    lib = HostModel(build_host_library(tmp_path, tmp_path / "m.so"), 40, int(np.prod(res.output_shape)))
+    oracle = TFLMRunner(tfl)
+    for q in rng.integers(-128, 128, size=(20, 40)):
+        x = ((q - res.input_zero_point) * np.float32(res.input_scale)).astype(np.float32)
+        y = oracle.invoke(x)
+        want = np.round(y / np.float32(res.output_scale)).astype(int) + res.output_zero_point
+        np.testing.assert_array_equal(lib.invoke(q.astype(np.int8)), want)

@@ -155,6 +155,16 @@ def activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
     raise TinyKWSError(f"fused activation {act}: not supported (NONE, RELU, RELU_N1_TO_1, RELU6 are)")
 
 
+def conv_scratch_bytes(kh: int, kw: int, ic: int) -> int:
+    """TK_CONV_SCRATCH_BYTES of tinykws_kernels.h: five int16 im2col columns and an int8 patch."""
+    return 11 * ((kh * kw * ic + 3) // 4 * 4) + 8
+
+
+def dw_scratch_bytes(ic: int) -> int:
+    """TK_DW_SCRATCH_BYTES of tinykws_kernels.h: one row of zero-point bytes."""
+    return ic + 8
+
+
 def _rq_fast_ok(acc_bound: np.ndarray, shifts: list[int], out_zp: int) -> bool:
     """May the DSP kernels requantize with SMMULR(2*acc, m)? (see firmware/kernels/tk_dsp.h)
 
@@ -526,7 +536,7 @@ class _Compiler:
         )
         fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
         # scratch of the DSP kernels (TK_CONV_SCRATCH_BYTES / TK_DW_SCRATCH_BYTES in tinykws_kernels.h)
-        scratch = ic + 8 if depthwise else 11 * ((kh * kw * ic + 3) // 4 * 4) + 8
+        scratch = dw_scratch_bytes(ic) if depthwise else conv_scratch_bytes(kh, kw, ic)
         call = (
             f"{fn}(&op{sid}_p, {{in0}}, (const int8_t *)op{sid}_w, op{sid}_b, op{sid}_mult, op{sid}_shift, "
             "{out}, {scratch});"
