@@ -53,6 +53,7 @@ def test_protocol_on_qemu_m4(fake_elfs):
         assert dev.command("name") == ["m-name-dut-[tinykws-qemu-m4]"]
         assert dev.command("profile") == ["m-profile-[tinykws firmware 0.1.0]", "m-model-[kws01]"]
         assert dev.info() == {"board": "qemu-m4", "model": "fake"}
+        assert any("db rand SEED" in ln for ln in dev.command("help"))
         # unknown command: the exact EEMBC error line, then m-ready
         dev.write_raw(b"bogus%")
         assert dev.read_reply() == ["e-[Unknown command: bogus]"]

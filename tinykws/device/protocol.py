@@ -25,7 +25,8 @@ READY = "m-ready"
 BOOT_LINES = ("m-init-done", "m-timestamp-mode-performance", "m-timestamp-mode-energy")
 CHUNK_BYTES = 32  # `db <64 hex digits>%` is 67 characters, under the 80-character limit
 MAX_CMD = 80
-_LINE_OK = re.compile(r"^(m-|e-|\{|tinykws|name |db |\s*$)")
+_LINE_OK = re.compile(r"^(m-|e-|\{|\s*$)")  # protocol lines; `help` alone prints free text
+_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 # Commands that can be repeated without changing the outcome (safe to retry after garbage).
 _IDEMPOTENT = ("name", "profile", "info", "results", "help", "timestamp", "mode", "infer", "ops", "features")
 
@@ -196,7 +197,8 @@ class DeviceClient:
                 )
             if line == READY:
                 return lines
-            if line and not _LINE_OK.match(line):
+            ok = _PRINTABLE.match(line) if cmd == "help" else _LINE_OK.match(line)
+            if line and not ok:
                 raise DeviceGarbage(f"{self.name}: unexpected bytes in the reply to '{cmd}': {line[:60]!r}")
             if line:
                 lines.append(line)
