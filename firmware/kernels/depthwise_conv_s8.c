@@ -3,8 +3,11 @@
 #include "requant.h"
 #include "tinykws_kernels.h"
 
-static void dw_portable(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                        const int32_t *mult, const int8_t *shift, int8_t *out) {
+#define TK_DW_PORTABLE_MAX_TAPS 64
+
+/* Straightforward form, for kernels with more than TK_DW_PORTABLE_MAX_TAPS taps. */
+static void dw_reference(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                         const int32_t *mult, const int8_t *shift, int8_t *out) {
     const int ic_n = p->in_c, oc_n = p->out_c, dm = p->depth_mult;
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_h;
@@ -32,6 +35,46 @@ static void dw_portable(const tk_conv_params *p, const int8_t *in, const int8_t 
     }
 }
 
+/* For each output pixel, one pointer per tap to the input pixel (or to a row of zero-point
+ * bytes in `zprow` for taps outside the input, which the folded bias cancels); then each output
+ * channel sums over the taps. */
+static void dw_portable(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                        const int32_t *mult, const int8_t *shift, int8_t *out, int8_t *zprow) {
+    const int ic_n = p->in_c, oc_n = p->out_c, dm = p->depth_mult;
+    const int taps = p->k_h * p->k_w;
+    const int8_t *rows[TK_DW_PORTABLE_MAX_TAPS];
+    if (taps > TK_DW_PORTABLE_MAX_TAPS) {
+        dw_reference(p, in, w, bias, mult, shift, out);
+        return;
+    }
+    for (int c = 0; c < ic_n; ++c) zprow[c] = (int8_t)p->in_zp;
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        const int iy0 = oy * p->stride_h - p->pad_h;
+        for (int ox = 0; ox < p->out_w; ++ox) {
+            const int ix0 = ox * p->stride_w - p->pad_w;
+            int t = 0;
+            for (int ky = 0; ky < p->k_h; ++ky) {
+                const int iy = iy0 + ky;
+                for (int kx = 0; kx < p->k_w; ++kx, ++t) {
+                    const int ix = ix0 + kx;
+                    rows[t] = (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) ? zprow : in + (iy * p->in_w + ix) * ic_n;
+                }
+            }
+            int8_t *o = out + (oy * p->out_w + ox) * oc_n;
+            for (int ic = 0; ic < ic_n; ++ic) {
+                for (int m = 0; m < dm; ++m) {
+                    const int oc = ic * dm + m;
+                    const int8_t *wp = w + oc;
+                    int32_t acc = bias[oc];
+                    for (int k = 0; k < taps; ++k, wp += oc_n) acc += (int32_t)rows[k][ic] * *wp;
+                    acc = tk_requant(acc, mult[oc], shift[oc]) + p->out_zp;
+                    o[oc] = (int8_t)tk_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
 #if TK_USE_DSP
 #include "depthwise_conv_s8_dsp.inc"
 #endif
@@ -41,7 +84,6 @@ void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_
 #if TK_USE_DSP
     dw_dsp(p, in, w, bias, mult, shift, out, scratch);
 #else
-    (void)scratch;
-    dw_portable(p, in, w, bias, mult, shift, out);
+    dw_portable(p, in, w, bias, mult, shift, out, (int8_t *)scratch);
 #endif
 }
