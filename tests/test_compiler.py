@@ -126,3 +126,23 @@ def test_scratch_formulas_match_the_kernel_header(tmp_path):
         conv, dw = map(int, line.split())
         assert conv == conv_scratch_bytes(kh, kw, ic)
         assert dw == dw_scratch_bytes(ic)
+
+
+def _tflm_arena_total(model: Path, capfd) -> int:
+    """TFLM's own arena use for the model (RecordingMicroAllocator, 64-bit host build)."""
+    import re
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    capfd.readouterr()
+    runtime.Interpreter.from_bytes(model.read_bytes()).print_allocations()
+    out = capfd.readouterr()
+    m = re.search(r"Arena allocation total (\d+) bytes", out.out + out.err)
+    assert m, out
+    return int(m.group(1))
+
+
+def test_arena_not_above_tflm(mlperf_ref_model, micro_speech_model, tmp_path, capfd):
+    for model in (mlperf_ref_model, micro_speech_model):
+        res = compile_model(model, tmp_path / model.stem)
+        assert res.arena_bytes <= _tflm_arena_total(model, capfd), model.name
