@@ -198,3 +198,15 @@ def test_emulator_that_dies_is_reported(fake_elfs):
             dev.name_()
         assert time.monotonic() - t < 4.0
     assert qb.proc is None  # stopped and reaped
+
+
+def test_energy_mode_image(tmp_path):
+    """Energy mode: the boot says so, and timestamps are GPIO edges (no m-lap-us lines)."""
+    board = load_board("qemu-m4")
+    elf, _, _ = compile_sources(board, FAKE, tmp_path, {"board": "qemu-m4"}, energy_mode=True, kernels=False)
+    with QemuBoard(elf, board.qemu_machine) as dev:
+        assert dev.boot_lines == ["m-timestamp-mode-energy", "m-init-done", "m-ready"]
+        dev.load(bytes(490), pipeline=True)
+        r = dev.infer(2, 1)
+        assert r.lap_us == [] and r.raw == fake_model(np.zeros(490, np.int8))
+        assert dev.command("timestamp") == []
