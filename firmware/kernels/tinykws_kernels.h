@@ -42,7 +42,7 @@ typedef struct {
      * For depthwise it is only set together with w_layout 1 (the portable fallback needs TFLM's form). */
     uint8_t rq_fast;
     /* depthwise weights layout: 0 = TFLite [k_h][k_w][out_c] int8; 1 = (DSP builds only) int16,
-     * per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3. */
+     * per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3, 4-byte aligned. */
     uint8_t w_layout;
 } tk_conv_params;
 

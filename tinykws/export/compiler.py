@@ -492,9 +492,13 @@ class _Compiler:
             # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
             # builds carry this layout; w_layout in the params tells the kernel which it got.
             dsp = wdata.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+            # emitted as int32 words (two little-endian int16 each) so the array is 4-byte
+            # aligned, as the kernel's LDRD requires
+            words = dsp.astype(np.int16).view(np.uint16).astype(np.uint32).reshape(-1, 2)
+            words = (words[:, 0] | (words[:, 1] << 16)).astype(np.uint32).view(np.int32)
             wdecl = (
                 "#if TK_USE_DSP\n"
-                + _c_array("int16_t", f"op{sid}_w", dsp)
+                + _c_array("int32_t", f"op{sid}_w", words)
                 + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
                 + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
                 + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
