@@ -76,7 +76,7 @@ def test_mlperf_ref_model_on_qemu_m3_without_dsp(mlperf_ref_model, tmp_path):
 
 def _random_op_models() -> list[tuple[str, bytes]]:
     """Small TF models that reach every DSP code path (both im2col variants, padding, strides,
-    pixel counts that are not a multiple of five, depthwise borders, pooling), converted
+    pixel counts that are not a multiple of five, depthwise borders, pooling, dense), converted
     full-int8."""
     from test_compiler_ops import _convert  # same directory; conversion helper
 
@@ -97,7 +97,12 @@ def _random_op_models() -> list[tuple[str, bytes]]:
     def conv_tiny(L, x):  # fewer output pixels than one group of five
         return L.Conv2D(7, 2, padding="valid")(x)
 
+    def dense(L, x):  # FC rows in fours and a remainder, input depth not a multiple of 4
+        y = L.Dense(7, activation="relu")(L.Flatten()(x))
+        return L.Dense(5, activation="softmax")(y)
+
     return [
+        ("dense", _convert(dense, (3, 5, 3), seed=16, offset=0.4)),
         ("conv_tiny", _convert(conv_tiny, (2, 3, 4), seed=15, offset=0.0)),
         ("pools", _convert(pools, (9, 11, 8), seed=14, offset=0.2)),
         ("conv_c4", _convert(conv_c4, (7, 5, 8), seed=11, offset=1.0)),
