@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tinykws.export._hostbuild import HostModel, build_host_library
 from tinykws.export._qemu_profile import profile_on_qemu
 from tinykws.tflm import TFLMRunner
 
@@ -88,7 +89,7 @@ def _random_op_models() -> list[tuple[str, bytes]]:
 
     def dw(L, x):  # depthwise dm 1, channels % 4 == 0: DSP path; stride 2 borders
         y = L.DepthwiseConv2D(3, strides=(2, 1), padding="same", activation="relu")(x)
-        return L.DepthwiseConv2D((2, 3), padding="valid")(y)
+        return L.DepthwiseConv2D((2, 3), padding="valid", activation="relu6")(y)  # clamped requant
 
     def pools(L, x):  # average pool with channels % 4 == 0: SXTAB16 path; SAME borders count taps
         y = L.AveragePooling2D(pool_size=3, strides=2, padding="same")(x)
@@ -120,3 +121,48 @@ def test_random_op_models_dsp_on_qemu_m4(tmp_path):
         for variant, opts in {"fast": {}, "general": {"fast_requant": False, "dsp_layouts": False}}.items():
             prof = profile_on_qemu(tfl, xs, tmp_path / name / variant, board="qemu-m4", runs=1, **opts)
             _assert_bitexact(prof.outputs, want, f"{name} ({variant})")
+
+
+def _set_output_quant(tfl: bytes, zero_point: int, scale_factor: float = 1.0) -> bytes:
+    """The model with its output tensor's zero point (and scale) changed in place.
+
+    Why: the converter calibrates a fused ReLU/ReLU6 output to the full int8 range, so real
+    models never exercise the kernels' clamped requantization; moving the zero point (or
+    widening the scale) makes act_min/act_max bite, and TFLM then runs the same arithmetic."""
+    import tflite
+
+    buf = bytearray(tfl)
+    sg = tflite.Model.GetRootAsModel(buf, 0).Subgraphs(0)
+    q = sg.Tensors(sg.Outputs(0)).Quantization()
+    q.ZeroPointAsNumpy()[0] = zero_point  # numpy views into the flatbuffer: edited in place
+    q.ScaleAsNumpy()[0] *= scale_factor
+    return bytes(buf)
+
+
+def test_clamped_activations_dsp_on_qemu_m4(tmp_path):
+    from test_compiler_ops import _convert
+
+    def conv(L, x):
+        return L.Conv2D(8, 3, padding="same", activation="relu")(x)
+
+    def dw(L, x):
+        return L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+
+    cases = {
+        "conv_relu_zp0": _set_output_quant(_convert(conv, (6, 5, 8), seed=21), zero_point=0),
+        "dw_relu6_wide": _set_output_quant(
+            _convert(dw, (6, 5, 8), seed=22), zero_point=-100, scale_factor=0.5
+        ),
+    }
+    for name, tfl in cases.items():
+        oracle = TFLMRunner(tfl)
+        xs = np.random.default_rng(9).integers(
+            -128, 128, size=(30, int(np.prod(oracle.input_shape))), dtype=np.int8
+        )
+        want = oracle.invoke_batch(xs)
+        assert want.min() > -128 or want.max() < 127, f"{name}: the clamp does not bite"
+        prof = profile_on_qemu(tfl, xs, tmp_path / name, board="qemu-m4", runs=1)
+        _assert_bitexact(prof.outputs, want, name)
+        model_dir = tmp_path / name / "model"  # the C that profile_on_qemu compiled
+        host = HostModel(build_host_library(model_dir, model_dir / "h.so"), xs.shape[1], want.shape[1])
+        _assert_bitexact(host.invoke_batch(xs), want, f"{name} (host, portable)")
