@@ -10,7 +10,7 @@ MODEL    ?= models/demo
 PORT     ?=
 JOBS     ?= 2
 APT_PKGS := espeak-ng gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
-SYS_BINS := espeak-ng arm-none-eabi-gcc qemu-system-arm
+SYS_BINS := espeak-ng flite festival arm-none-eabi-gcc qemu-system-arm
 
 .PHONY: all sysdeps venv test lint demo bench flash clean
 
@@ -19,7 +19,7 @@ all: venv
 # System tools: installed with apt-get when we are root, otherwise we stop and say how.
 sysdeps:
 	@missing=""; for b in $(SYS_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
-	if [ -z "$$missing" ] && [ -f /usr/lib/arm-none-eabi/newlib/libc.a -o -d /usr/lib/arm-none-eabi/lib ]; then exit 0; fi; \
+	if [ -z "$$missing" ] && [ -d /usr/lib/arm-none-eabi/newlib ] && [ -d /usr/share/festival/voices/english/kal_diphone ]; then exit 0; fi; \
 	if [ "$$(id -u)" = "0" ]; then \
 	  echo "tinykws: installing system tools:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
