@@ -153,6 +153,10 @@ def test_clamped_activations_dsp_on_qemu_m4(tmp_path):
         "dw_relu6_wide": _set_output_quant(
             _convert(dw, (6, 5, 8), seed=22), zero_point=-100, scale_factor=0.5
         ),
+        # a 1/2000 output scale makes requantization multipliers > 1 (left shifts): generic path
+        "conv_left_shift": _set_output_quant(
+            _convert(conv, (6, 5, 8), seed=23), zero_point=-5, scale_factor=5e-4
+        ),
     }
     for name, tfl in cases.items():
         oracle = TFLMRunner(tfl)
