@@ -89,7 +89,7 @@ def _random_op_models() -> list[tuple[str, bytes]]:
 
     def dw(L, x):  # depthwise dm 1, channels % 4 == 0: DSP path; stride 2 borders
         y = L.DepthwiseConv2D(3, strides=(2, 1), padding="same", activation="relu")(x)
-        return L.DepthwiseConv2D((2, 3), padding="valid", activation="relu6")(y)  # clamped requant
+        return L.DepthwiseConv2D((2, 3), padding="valid", activation="relu6")(y)
 
     def pools(L, x):  # average pool with channels % 4 == 0: SXTAB16 path; SAME borders count taps
         y = L.AveragePooling2D(pool_size=3, strides=2, padding="same")(x)
