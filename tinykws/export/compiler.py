@@ -875,7 +875,9 @@ int tinykws_invoke(const int8_t *input, int8_t *output);
             uses_input |= any(v == "input" for v in ins.values())
             uses_output |= outp == "output" or any(v == "output" for v in ins.values())
             call = st.call.format(out=outp, scratch=loc.get(-1 - s, "(void *)0"), **ins)
-            parts.append(f"    TINYKWS_OP_HOOK({s});\n    {call}\n")
+            shapes = " + ".join("x".join(map(str, self.t(r).shape)) for r in st.reads)
+            desc = f"{st.kind} {shapes} -> {'x'.join(map(str, self.t(st.write).shape))}"
+            parts.append(f"    /* op {s}: {desc} */\n    TINYKWS_OP_HOOK({s});\n    {call}\n")
         if not uses_input:
             parts.append("    (void)input;\n")
         if not uses_output:
