@@ -170,3 +170,18 @@ def test_clamped_activations_dsp_on_qemu_m4(tmp_path):
         model_dir = tmp_path / name / "model"  # the C that profile_on_qemu compiled
         host = HostModel(build_host_library(model_dir, model_dir / "h.so"), xs.shape[1], want.shape[1])
         _assert_bitexact(host.invoke_batch(xs), want, f"{name} (host, portable)")
+
+
+def test_helium_paths_on_qemu_m55(mlperf_ref_model, tmp_path):
+    """Cortex-M55: CONV_2D takes the Helium (MVE) path, the other kernels the DSP paths."""
+    xs = np.random.default_rng(55).integers(-128, 128, size=(20, 490), dtype=np.int8)
+    prof = profile_on_qemu(mlperf_ref_model, xs, tmp_path / "ref", board="qemu-m55", runs=2)
+    _assert_bitexact(prof.outputs, TFLMRunner(mlperf_ref_model).invoke_batch(xs), "qemu-m55")
+    for name, tfl in _random_op_models():
+        oracle = TFLMRunner(tfl)
+        n_in = int(np.prod(oracle.input_shape))
+        xs = np.random.default_rng(len(name) + 55).integers(-128, 128, size=(20, n_in), dtype=np.int8)
+        want = oracle.invoke_batch(xs)
+        for variant, opts in {"fast": {}, "general": {"fast_requant": False, "dsp_layouts": False}}.items():
+            prof = profile_on_qemu(tfl, xs, tmp_path / name / variant, board="qemu-m55", runs=1, **opts)
+            _assert_bitexact(prof.outputs, want, f"qemu-m55 {name} ({variant})")

@@ -84,13 +84,17 @@ static void conv_portable(const tk_conv_params *p, const int8_t *in, const int8_
 }
 #endif
 
-#if TK_USE_DSP
+#if TK_USE_MVE
+#include "conv_s8_mve.inc"
+#elif TK_USE_DSP
 #include "conv_s8_dsp.inc"
 #endif
 
 void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
-#if TK_USE_DSP
+#if TK_USE_MVE
+    conv_mve(p, in, w, bias, mult, shift, out, scratch);
+#elif TK_USE_DSP
     conv_dsp(p, in, w, bias, mult, shift, out, scratch);
 #else
     conv_portable(p, in, w, bias, mult, shift, out, (int8_t *)scratch);

@@ -11,8 +11,9 @@
  *  - requantization uses per-output-channel (multiplier, shift) computed as TFLM does
  *    (QuantizeMultiplier), applied with the arithmetic of requant.h.
  * Each kernel has a portable C path (the reference, also built on the host) and, where it pays,
- * a Cortex-M DSP-extension path chosen at compile time (__ARM_FEATURE_DSP). Define
- * TINYKWS_PORTABLE to force the portable paths everywhere.
+ * a Cortex-M DSP-extension path chosen at compile time (__ARM_FEATURE_DSP), and CONV_2D a
+ * Helium path (__ARM_FEATURE_MVE). Define TINYKWS_PORTABLE to force the portable paths
+ * everywhere.
  */
 #ifndef TINYKWS_KERNELS_H
 #define TINYKWS_KERNELS_H
@@ -23,6 +24,14 @@
 #define TK_USE_DSP 1
 #else
 #define TK_USE_DSP 0
+#endif
+
+/* Helium (M-profile Vector Extension, integer): Cortex-M55 and later. The convolution kernel has
+ * an MVE path; everything else uses the DSP paths, which these CPUs also have. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(TINYKWS_PORTABLE)
+#define TK_USE_MVE 1
+#else
+#define TK_USE_MVE 0
 #endif
 
 /* Convolution-like ops (CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D). */
