@@ -45,8 +45,12 @@ def quantize_keras(
     lo = (-128 - input_zero_point) * input_scale
     hi = (127 - input_zero_point) * input_scale
     rep = np.clip(rep, lo, hi)  # the device's int8 input can never leave this range
-    extreme = np.full((2, *shape), lo, np.float32)
-    extreme[1] = hi
+    # Pin the input range with a single value at each end, inside two real samples: whole
+    # constant frames at the extremes would stretch every layer's calibrated range and cost
+    # resolution (measured: several points of int8 accuracy on real speech).
+    extreme = rep[:2].copy()
+    extreme[0].flat[0] = lo
+    extreme[1].flat[0] = hi
 
     def gen() -> Iterator[list[np.ndarray]]:
         for x in np.concatenate([extreme, rep]):
