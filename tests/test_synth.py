@@ -222,3 +222,26 @@ def test_disk_full_mid_synthesis_leaves_nothing(tmp_path: Path, monkeypatch) -> 
     with pytest.raises(TinyKWSError, match=r"corpus: disk full while writing; nothing was written"):
         synthesize(out, languages=["en"], words=["yes", "no"], speakers=4, jobs=2)
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_espeak
+def test_keywords_with_fewer_other_words(tmp_path: Path) -> None:
+    from tinykws.errors import TinyKWSError
+
+    out = tmp_path / "c"
+    words = ["yes", "no", "cat", "dog", "bed", "bird"]
+    r = synthesize(
+        out, languages=["en"], words=words, keywords=["yes", "no"], others_per_speaker=1, speakers=6, jobs=2
+    )
+    rows = _rows(out, "en")
+    assert r.clips == len(rows) == 6 * 3
+    by_speaker: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        by_speaker[row["SPEAKER"]].append(row["WORD"])
+    assert all({"yes", "no"} <= set(w) and len(w) == 3 for w in by_speaker.values())
+    others = {next(x for x in w if x not in ("yes", "no")) for w in by_speaker.values()}
+    assert len(others) >= 2  # speakers say different other words
+    meta = json.loads((out / "metadata.json").read_text(encoding="utf-8"))["en"]
+    assert meta["wordcounts"]["yes"] == 6 and sum(meta["wordcounts"].values()) == 18
+    with pytest.raises(TinyKWSError, match="--keywords: marvin not among the words"):
+        synthesize(tmp_path / "d", languages=["en"], words=words, keywords=["marvin"], others_per_speaker=1)

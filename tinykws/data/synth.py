@@ -273,6 +273,21 @@ def _wav_bytes(x: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _words_of(
+    speaker_id: str, words: list[str], keywords: list[str], others: int | None, seed: int
+) -> list[str]:
+    """The words one speaker says: every keyword, and all or a seeded sample of the others."""
+    if others is None:
+        return list(words)
+    kw = [w for w in words if w in keywords]
+    rest = [w for w in words if w not in keywords]
+    if others < len(rest):
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, _h("others", speaker_id)])
+        chosen = set(rng.choice(len(rest), others, replace=False).tolist())
+        rest = [w for i, w in enumerate(rest) if i in chosen]
+    return kw + rest
+
+
 def _synth_speaker(args: tuple) -> list[dict[str, str]]:
     """Worker: every word and take of one speaker, written under clips_dir. Returns CSV rows."""
     clips_dir, speaker, words, takes, seed, p = args
@@ -342,6 +357,8 @@ def synthesize(
     force: bool = False,
     speakers_per_language: dict[str, int] | None = None,
     engine_weights: dict[str, float] | None = None,
+    keywords: list[str] | None = None,
+    others_per_speaker: int | None = None,
 ) -> SynthResult:
     """Write a synthetic corpus in the MSWC layout under `out` (atomically: all or nothing).
 
@@ -349,6 +366,10 @@ def synthesize(
     `speakers` is per language; `speakers_per_language` overrides it for some languages (the
     demo gives English many speakers and the unknown-word languages fewer). `engine_weights`
     overrides ENGINE_WEIGHTS, the share of English speakers per engine.
+    `others_per_speaker`: every speaker says all `keywords` but only this many of the other
+    words (a seeded random choice per speaker), as in MSWC where no speaker says every word.
+    A keyword model needs many keyword speakers and only a ~10% share of unknown words, so
+    this spends synthesis time where training needs it.
     An existing corpus at `out` written with the same settings is reused (unless `force`);
     any other existing non-empty directory that is not a synthetic corpus is refused.
     """
@@ -385,8 +406,17 @@ def synthesize(
     weights = {
         e: float(w) for e, w in {**ENGINE_WEIGHTS, **(engine_weights or {})}.items() if e in used_engines
     }
+    kws = list(dict.fromkeys(_check_word(k) for k in keywords)) if keywords else []
+    absent = [k for k in kws if not any(k in v for v in word_lists.values())]
+    if absent:
+        raise TinyKWSError(f"--keywords: {', '.join(absent)} not among the words to synthesize")
+    if others_per_speaker is not None and others_per_speaker < 0:
+        raise TinyKWSError(f"--others-per-speaker: must be 0 or more, got {others_per_speaker}")
     config = _config(langs, word_lists, n_speakers, seed, takes, used_engines, p)
     config["engine_weights"] = weights
+    if others_per_speaker is not None:
+        config["keywords"] = kws
+        config["others_per_speaker"] = others_per_speaker
 
     if out.exists():
         marker = out / MARKER
@@ -409,14 +439,20 @@ def synthesize(
     all_speakers = {
         lang: make_speakers(lang, n_speakers[lang], seed, used_engines, p, weights) for lang in langs
     }
-    n_clips = sum(len(word_lists[lang]) * takes * n_speakers[lang] for lang in langs)
+    said = {
+        (lang, sp.id): _words_of(sp.id, word_lists[lang], kws, others_per_speaker, seed)
+        for lang in langs
+        for sp in all_speakers[lang]
+    }
+    n_clips = sum(len(w) * takes for w in said.values())
     t0 = time.perf_counter()
     with atomic_dir(out) as tmp:
         tasks = []
         for lang in langs:
             (tmp / lang / "clips").mkdir(parents=True, exist_ok=True)
             for sp in all_speakers[lang]:
-                tasks.append((str(tmp / lang / "clips"), sp, word_lists[lang], takes, seed, p))
+                if said[(lang, sp.id)]:
+                    tasks.append((str(tmp / lang / "clips"), sp, said[(lang, sp.id)], takes, seed, p))
         rows: dict[str, list[dict[str, str]]] = {lang: [] for lang in langs}
 
         def results():
@@ -510,6 +546,13 @@ def cli_configure(p) -> None:
         "--speakers-per-language",
         help="per-language overrides of --speakers, e.g. de=12,es=12",
     )
+    p.add_argument("--keywords", help="words every speaker says (with --others-per-speaker)")
+    p.add_argument(
+        "--others-per-speaker",
+        type=int,
+        default=None,
+        help="each speaker says all --keywords but only this many other words (default: all)",
+    )
     p.add_argument("--takes", type=int, default=1, help="clips per speaker and word (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes identical files")
     p.add_argument("--jobs", type=int, default=None, help="parallel synthesis workers (default: all cores)")
@@ -568,6 +611,8 @@ def cli_run(args) -> int:
         force=args.force,
         speakers_per_language=_per_language(args.speakers_per_language),
         engine_weights=_weights(args.engine_weights),
+        keywords=_csv_list(args.keywords),
+        others_per_speaker=args.others_per_speaker,
     )
     if r.reused:
         print(f"{r.root}: already holds this corpus ({r.clips} clips); use --force to re-synthesize")
