@@ -63,3 +63,22 @@ def test_folder_noise_chunks(tmp_path) -> None:
     assert np.allclose(np.max(np.abs(bank.segments), axis=1), 1.0)
     with pytest.raises(TinyKWSError, match="noise folder not found"):
         NoiseBank([tmp_path / "nope"])
+
+
+def test_environment_kinds() -> None:
+    from tinykws.data.noise import ALL_KINDS, ENVIRONMENTS
+
+    bank = NoiseBank(seed=3, n_synth=2 * len(ALL_KINDS), kinds=ALL_KINDS)
+    assert sorted(set(bank.sources)) == sorted(ALL_KINDS)
+    assert np.all(np.isfinite(bank.segments)) and np.allclose(np.max(np.abs(bank.segments), axis=1), 1.0)
+    assert np.all(np.sqrt(np.mean(bank.segments**2, axis=1)) > 0.01)
+    # mains hum: the strongest low-frequency line sits on a multiple of 50 or 60 Hz
+    for seg in bank.segments[[i for i, s in enumerate(bank.sources) if s == "hum"]]:
+        spec = np.abs(np.fft.rfft(seg))  # 1 Hz bins for a 1 s segment
+        peak = int(np.argmax(spec[:1000]))
+        assert peak % 50 == 0 or peak % 60 == 0, peak
+    # the default bank is only the three colors
+    assert set(NoiseBank(seed=0).sources) == {"white", "pink", "brown"}
+    assert set(ENVIRONMENTS).isdisjoint({"white", "pink", "brown"})
+    with pytest.raises(TinyKWSError, match="noise kinds: unknown thunder"):
+        NoiseBank(kinds=("white", "thunder"))

@@ -20,6 +20,10 @@ from tinykws.errors import TinyKWSError
 from tinykws.progress import notice
 
 COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+# Procedural stand-ins for everyday rooms, opt-in (kinds=ALL_KINDS): see _environment().
+ENVIRONMENTS = ("hum", "machine", "water", "clatter", "murmur")
+DEFAULT_KINDS = tuple(COLORS)
+ALL_KINDS = (*COLORS, *ENVIRONMENTS)
 _MIN_RMS = 1e-4  # chunks quieter than this are digital silence; normalizing them would blow up hiss
 
 
@@ -28,7 +32,8 @@ class NoiseBank:
 
     folders: directories searched recursively for audio (wav/flac/ogg/opus); each file is cut
     into non-overlapping `length` chunks. n_synth: number of synthesized segments, split evenly
-    over white, pink and brown noise, deterministic with `seed`.
+    over `kinds` (default white, pink and brown; ALL_KINDS adds procedural room sounds),
+    deterministic with `seed`.
     """
 
     def __init__(
@@ -38,18 +43,27 @@ class NoiseBank:
         length: int = 16000,
         n_synth: int = 30,
         max_chunks_per_file: int = 60,
+        kinds: tuple[str, ...] | list[str] = DEFAULT_KINDS,
     ) -> None:
         if length < 2:
             raise TinyKWSError(f"noise length: must be at least 2 samples, got {length}")
+        bad = [k for k in kinds if k not in ALL_KINDS]
+        if bad or not kinds:
+            raise TinyKWSError(
+                f"noise kinds: unknown {', '.join(bad) or '(none given)'} (known: {', '.join(ALL_KINDS)})"
+            )
         self.length = length
         rng = np.random.default_rng(seed)
         segs: list[np.ndarray] = []
         self.sources: list[str] = []
-        colors = list(COLORS)
         for i in range(n_synth):
-            color = colors[i % len(colors)]
-            segs.append(_peak_normalize(colored_noise(length, COLORS[color], rng)))
-            self.sources.append(color)
+            kind = kinds[i % len(kinds)]
+            if kind in COLORS:
+                seg = colored_noise(length, COLORS[kind], rng)
+            else:
+                seg = _environment(kind, length, rng)
+            segs.append(_peak_normalize(seg))
+            self.sources.append(kind)
         for folder in folders:
             segs_f, names = _cut_folder(Path(folder), length, max_chunks_per_file)
             segs.extend(segs_f)
@@ -68,6 +82,52 @@ class NoiseBank:
         shifts = rng.integers(0, self.length, size=n)
         cols = (np.arange(self.length)[None, :] + shifts[:, None]) % self.length
         return self.segments[idx[:, None], cols]
+
+
+def _environment(kind: str, n: int, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
+    """Procedural everyday noise, so that 'silence' is not only stationary hiss.
+
+    hum: mains at 50 or 60 Hz with random harmonics over faint pink noise (fridges, chargers).
+    machine: brown noise with a slowly wobbling tonal component (fans, an exercise bike).
+    water: high-passed noise with fast random amplitude modulation (a running tap).
+    clatter: decaying resonant knocks at random times over pink noise (dishes, typing).
+    murmur: speech-shaped noise modulated at syllable rate, several voices (distant talk).
+    """
+    from scipy.signal import butter, sosfilt
+
+    t = np.arange(n) / sr
+    if kind == "hum":
+        f0 = 50.0 if rng.random() < 0.5 else 60.0
+        x = sum(rng.uniform(0.1, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
+                for k in range(1, int(rng.integers(3, 12))))  # fmt: skip
+        x = x + 10 ** (rng.uniform(-40, -20) / 20) * colored_noise(n, 1.0, rng)
+    elif kind == "machine":
+        f = rng.uniform(80, 400) * (1 + 0.02 * np.sin(2 * np.pi * rng.uniform(0.2, 2) * t))
+        tone = np.sin(2 * np.pi * np.cumsum(f) / sr)
+        x = colored_noise(n, 2.0, rng) + rng.uniform(0.05, 0.5) * tone
+    elif kind == "water":
+        base = sosfilt(
+            butter(2, rng.uniform(800, 3000), "highpass", fs=sr, output="sos"), rng.standard_normal(n)
+        )
+        env = np.abs(sosfilt(butter(1, rng.uniform(10, 60), fs=sr, output="sos"), rng.standard_normal(n)))
+        x = base * (0.3 + env / (env.max() + 1e-12))
+    elif kind == "clatter":
+        x = 10 ** (rng.uniform(-30, -15) / 20) * colored_noise(n, 1.0, rng)
+        for _ in range(int(rng.integers(2, 10))):
+            start = int(rng.integers(0, n))
+            m = min(n - start, int(rng.uniform(0.02, 0.2) * sr))
+            tt = np.arange(m) / sr
+            knock = np.sin(2 * np.pi * rng.uniform(300, 5000) * tt) * np.exp(-tt * rng.uniform(30, 200))
+            x[start : start + m] += rng.uniform(0.2, 1.0) * knock
+    elif kind == "murmur":
+        x = np.zeros(n)
+        shape = butter(2, [200, 3500], "bandpass", fs=sr, output="sos")
+        for _ in range(int(rng.integers(2, 7))):
+            env = sosfilt(butter(2, rng.uniform(3, 7), fs=sr, output="sos"), rng.standard_normal(n))
+            x += sosfilt(shape, colored_noise(n, 1.0, rng)) * np.maximum(env, 0) * rng.uniform(0.3, 1.0)
+    else:  # pragma: no cover - guarded by the constructor
+        raise TinyKWSError(f"noise kinds: unknown {kind}")
+    return np.asarray(x, dtype=np.float32)
 
 
 def _peak_normalize(x: np.ndarray) -> np.ndarray:
