@@ -185,3 +185,11 @@ def test_helium_paths_on_qemu_m55(mlperf_ref_model, tmp_path):
         for variant, opts in {"fast": {}, "general": {"fast_requant": False, "dsp_layouts": False}}.items():
             prof = profile_on_qemu(tfl, xs, tmp_path / name / variant, board="qemu-m55", runs=1, **opts)
             _assert_bitexact(prof.outputs, want, f"qemu-m55 {name} ({variant})")
+
+
+def test_unoptimized_build_on_qemu_m4(mlperf_ref_model, tmp_path):
+    """-O0 keeps a frame pointer, leaving too few registers for the inline assembly: the
+    kernels then use their C-intrinsic loops, which must give the same bytes."""
+    xs = np.random.default_rng(0).integers(-128, 128, size=(3, 490), dtype=np.int8)
+    prof = profile_on_qemu(mlperf_ref_model, xs, tmp_path, board="qemu-m4", runs=1, extra_cflags=["-O0"])
+    _assert_bitexact(prof.outputs, TFLMRunner(mlperf_ref_model).invoke_batch(xs), "qemu-m4 -O0")
