@@ -193,3 +193,22 @@ def test_unoptimized_build_on_qemu_m4(mlperf_ref_model, tmp_path):
     xs = np.random.default_rng(0).integers(-128, 128, size=(3, 490), dtype=np.int8)
     prof = profile_on_qemu(mlperf_ref_model, xs, tmp_path, board="qemu-m4", runs=1, extra_cflags=["-O0"])
     _assert_bitexact(prof.outputs, TFLMRunner(mlperf_ref_model).invoke_batch(xs), "qemu-m4 -O0")
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m3", "cortex-m4", "cortex-m33", "cortex-m55"])
+def test_kernels_build_at_every_optimization_level(cpu, tmp_path):
+    """-Werror builds for each CPU at -O0/-Os/-O3 (a timeout turns a compiler hang into a
+    failure: GCC once looped on an asm block at -O0)."""
+    import subprocess
+
+    from tinykws.export.compiler import KERNEL_DIR
+
+    fpu = {"cortex-m4": ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"], "cortex-m55": ["-mfloat-abi=hard"]}.get(
+        cpu, []
+    )
+    for opt in ("-O0", "-Os", "-O3"):
+        for src in sorted(KERNEL_DIR.glob("*.c")):
+            cmd = ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", *fpu, opt, "-std=c99", "-Wall", "-Wextra"]
+            cmd += ["-Werror", "-c", str(src), "-o", str(tmp_path / "k.o")]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, f"{cpu} {opt} {src.name}: {proc.stderr[-2000:]}"
