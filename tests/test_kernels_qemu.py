@@ -165,9 +165,10 @@ def test_clamped_activations_dsp_on_qemu_m4(tmp_path):
         )
         want = oracle.invoke_batch(xs)
         assert want.min() > -128 or want.max() < 127, f"{name}: the clamp does not bite"
-        prof = profile_on_qemu(tfl, xs, tmp_path / name, board="qemu-m4", runs=1)
-        _assert_bitexact(prof.outputs, want, name)
-        model_dir = tmp_path / name / "model"  # the C that profile_on_qemu compiled
+        for board in ("qemu-m4", "qemu-m55"):  # DSP and Helium requantization with clamps
+            prof = profile_on_qemu(tfl, xs, tmp_path / name / board, board=board, runs=1)
+            _assert_bitexact(prof.outputs, want, f"{name} on {board}")
+        model_dir = tmp_path / name / "qemu-m4" / "model"  # the C that profile_on_qemu compiled
         host = HostModel(build_host_library(model_dir, model_dir / "h.so"), xs.shape[1], want.shape[1])
         _assert_bitexact(host.invoke_batch(xs), want, f"{name} (host, portable)")
 

@@ -75,13 +75,17 @@ static void dw_portable(const tk_conv_params *p, const int8_t *in, const int8_t 
     }
 }
 
-#if TK_USE_DSP
+#if TK_USE_MVE
+#include "depthwise_conv_s8_mve.inc"
+#elif TK_USE_DSP
 #include "depthwise_conv_s8_dsp.inc"
 #endif
 
 void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                           const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
-#if TK_USE_DSP
+#if TK_USE_MVE
+    dw_mve(p, in, w, bias, mult, shift, out, scratch);
+#elif TK_USE_DSP
     dw_dsp(p, in, w, bias, mult, shift, out, scratch);
 #else
     dw_portable(p, in, w, bias, mult, shift, out, (int8_t *)scratch);

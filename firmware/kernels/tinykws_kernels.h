@@ -26,8 +26,8 @@
 #define TK_USE_DSP 0
 #endif
 
-/* Helium (M-profile Vector Extension, integer): Cortex-M55 and later. The convolution kernel has
- * an MVE path; everything else uses the DSP paths, which these CPUs also have. */
+/* Helium (M-profile Vector Extension, integer): Cortex-M55 and later. The convolution kernels
+ * have MVE paths; everything else uses the DSP paths, which these CPUs also have. */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && !defined(TINYKWS_PORTABLE)
 #define TK_USE_MVE 1
 #else
@@ -50,8 +50,9 @@ typedef struct {
      * shift = e = -shift > 0, used with SMMULR (tk_out_fast in tk_dsp.h). 0: TFLM's (mult, shift).
      * For depthwise it is only set together with w_layout 1 (the portable fallback needs TFLM's form). */
     uint8_t rq_fast;
-    /* depthwise weights layout: 0 = TFLite [k_h][k_w][out_c] int8; 1 = (DSP builds only) int16,
-     * per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3, 4-byte aligned. */
+    /* depthwise weights layout: 0 = TFLite [k_h][k_w][out_c] int8; 1 = (DSP builds without
+     * Helium only) int16, per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3,
+     * 4-byte aligned. */
     uint8_t w_layout;
 } tk_conv_params;
 

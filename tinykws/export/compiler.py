@@ -496,8 +496,9 @@ class _Compiler:
             # aligned, as the kernel's LDRD requires
             words = dsp.astype(np.int16).view(np.uint16).astype(np.uint32).reshape(-1, 2)
             words = (words[:, 0] | (words[:, 1] << 16)).astype(np.uint32).view(np.int32)
+            # (Helium builds keep TFLite's layout: their kernel loads eight channels at a time.)
             wdecl = (
-                "#if TK_USE_DSP\n"
+                "#if TK_USE_DSP && !TK_USE_MVE\n"
                 + _c_array("int32_t", f"op{sid}_w", words)
                 + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
                 + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
