@@ -39,15 +39,11 @@ static inline int8_t tk_out_s8(int32_t acc, int32_t mult, int32_t shift, int32_t
 /* Fast exact requantization, valid when the compiler set rq_fast (tinykws_kernels.h):
  *   SRDHM(acc, m) = floor((acc*m + 2^30) / 2^31) = SMMULR(2*acc, m)   (|2*acc| < 2^31)
  *   RDBP(y, e) + zp = (y + 2^(e-1) + zp*2^e + (y < 0 ? -1 : 0)) >> e    (e >= 1)
- * `rzp` is 2^(e-1) + zp*2^e, from tk_rzp(). */
+ * `rzp` is 2^(e-1) + zp*2^e, precomputed by the compiler (rq_fast in tinykws_kernels.h). */
 static inline int32_t tk_smmulr(int32_t a, int32_t b) {
     int32_t r;
     __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
-}
-
-static inline int32_t tk_rzp(int e, int32_t zp) {
-    return (int32_t)(((uint32_t)1 << (e - 1)) + ((uint32_t)zp << e));
 }
 
 static inline int8_t tk_out_fast(int32_t acc, int32_t m, int e, int32_t rzp, int32_t lo, int32_t hi) {
