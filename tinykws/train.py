@@ -55,8 +55,13 @@ class TrainConfig:
     noise_prob: float = 0.8
     noise_volume: float = 0.1
     noise_dirs: list[str] = field(default_factory=list)
-    specaugment_time: int = 6  # max frames masked (one mask)
-    specaugment_freq: int = 2  # max coefficients masked (one mask)
+    noise_kinds: list[str] = field(
+        default_factory=lambda: ["white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"]
+    )
+    noise_segments: int = 80
+    speed_perturb: float = 0.0  # per-clip resampling factor exp(U(-x, x)): pitch, formants, tempo
+    specaugment_time: int = 10  # max frames masked (one mask)
+    specaugment_freq: int = 3  # max coefficients masked (one mask)
     max_clips_per_word: int | None = None
     calibration_clips: int = 300
 
@@ -118,8 +123,9 @@ def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, A
                     per[c.word] = per.get(c.word, 0) + 1
                     kept.append(c)
             kw = kept
-        # unknowns: other words of the keyword language, and any word of the extra languages
-        unk_pool = [c for c, ok in zip(clips, in_lang, strict=True) if not ok or c.word not in index]
+        # unknowns: other words of the keyword language, and words of the extra languages that
+        # are not spelled like a keyword (Spanish "no" must not teach that "no" is unknown)
+        unk_pool = [c for c in clips if c.word not in index]
         n_unk = min(len(unk_pool), _n_extra(len(kw), cfg.unknown_share, cfg.silence_share))
         n_sil = _n_extra(len(kw), cfg.silence_share, cfg.unknown_share)
         unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_unk, replace=False)] if n_unk else []
@@ -177,6 +183,7 @@ def _augment_plan(
     max_shift = int(cfg.time_shift_ms * 16)
     return {
         "order": order.astype(np.int32),
+        "speed": np.exp(rng.uniform(-cfg.speed_perturb, cfg.speed_perturb, m)).astype(np.float32),
         "shift": rng.integers(-max_shift, max_shift + 1, m).astype(np.int32),
         "noise_idx": rng.integers(0, n_noise, m).astype(np.int32),
         "noise_vol": rng.uniform(0, cfg.noise_volume, m).astype(np.float32),
@@ -207,6 +214,17 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
 
     def augment(b: dict[str, Any]) -> tuple[Any, Any]:
         x = tf.gather(audio_t, b["order"])
+        if cfg.speed_perturb > 0:
+            # read the clip at `speed` samples per output sample, about its centre (linear
+            # interpolation): like a different vocal tract and speaking rate at once
+            t = (tf.range(length, dtype=tf.float32)[None, :] - length / 2) * b["speed"][:, None] + length / 2
+            t0 = tf.clip_by_value(tf.floor(t), 0.0, length - 2.0)
+            frac = tf.clip_by_value(t - t0, 0.0, 1.0)
+            i0 = tf.cast(t0, tf.int32)
+            inside = tf.cast((t >= 0) & (t <= length - 1), tf.float32)
+            a0 = tf.gather(x, i0, batch_dims=1)
+            a1 = tf.gather(x, i0 + 1, batch_dims=1)
+            x = (a0 * (1 - frac) + a1 * frac) * inside
         x = tf.pad(x, [[0, 0], [max_shift, max_shift]])
         pos = tf.range(length)[None, :] + max_shift - b["shift"][:, None]
         x = tf.gather(x, pos, batch_dims=1)
@@ -274,6 +292,14 @@ class _CheckpointAndStop:
         return Impl(*args, **kwargs)
 
 
+def _noise_bank(cfg: TrainConfig) -> Any:
+    from tinykws.data.noise import NoiseBank
+
+    return NoiseBank(
+        [Path(d) for d in cfg.noise_dirs], seed=cfg.seed, n_synth=cfg.noise_segments, kinds=cfg.noise_kinds
+    )
+
+
 def _save_keras_atomic(model: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp.keras")
     model.save(tmp)
@@ -298,7 +324,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     """Train, quantize, evaluate and write the model directory (atomically)."""
     import tensorflow as tf
 
-    from tinykws.data.noise import NoiseBank
     from tinykws.features import get_frontend
     from tinykws.models import build_model
 
@@ -331,7 +356,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     tf.keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     splits, data_summary = assemble_splits(cfg)
-    bank = NoiseBank([Path(d) for d in cfg.noise_dirs], seed=cfg.seed)
+    bank = _noise_bank(cfg)
     noise = bank.segments.astype(np.float32)
 
     dev_audio = fill_silence(splits["dev"], noise, cfg.seed + 1)
@@ -511,13 +536,12 @@ def training_features_for_calibration(
     root: Path, meta: dict[str, Any], fe: Any, n: int, seed: int
 ) -> np.ndarray:
     """int8 features of up to `n` training clips of a model's corpus, for re-quantization."""
-    from tinykws.data.noise import NoiseBank
 
     cfg_d = dict(meta["training"]["config"])
     cfg_d["data"] = str(root)
     cfg = TrainConfig(**cfg_d)
     splits, _ = assemble_splits(cfg)
-    noise = NoiseBank([Path(d) for d in cfg.noise_dirs], seed=cfg.seed).segments
+    noise = _noise_bank(cfg).segments
     audio = fill_silence(splits["train"], noise, seed)
     pick = np.random.default_rng(seed).permutation(len(audio))[:n]
     return fe.int8_features(audio[pick])
