@@ -58,6 +58,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         languages=list(cfg.languages),
         speakers=cfg.speakers,
         speakers_per_language={lang: cfg.other_speakers for lang in cfg.languages[1:]},
+        keywords=MLPERF_KEYWORDS,
+        others_per_speaker=cfg.others_per_speaker,
         seed=cfg.seed,
     )
     t_synth = time.perf_counter() - t0
