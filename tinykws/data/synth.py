@@ -83,7 +83,7 @@ class Perturbation:
     rt60: tuple[float, float] = (0.15, 0.9)  # reverberation time range, seconds
     drr_db: tuple[float, float] = (0.0, 15.0)  # direct-to-reverberant ratio range
     mic_prob: float = 0.9  # share of speakers with a coloured microphone/channel
-    noise_floor_db: tuple[float, float] = (-70.0, -45.0)  # self-noise below the speech peak
+    noise_floor_db: tuple[float, float] = (-50.0, -30.0)  # self-noise RMS below the speech peak
     peak_dbfs: tuple[float, float] = (-25.0, -1.0)  # level of the finished clip
     intonation: bool = True  # random terminator (. ! ? ,) -> statement/exclamation/question
 
@@ -255,9 +255,7 @@ def render_clip(
     peak = float(np.max(np.abs(out))) or 1.0
     if s > 0:
         floor_db = rng.uniform(*p.noise_floor_db)
-        out += (
-            pt.colored_noise(CLIP, float(rng.choice([0.0, 1.0, 2.0])), rng) * peak * 10 ** (floor_db / 20) / 3
-        )
+        out += pt.colored_noise(CLIP, float(rng.choice([0.0, 1.0, 2.0])), rng) * peak * 10 ** (floor_db / 20)
         level_db = rng.uniform(*p.peak_dbfs)
     else:
         level_db = -1.0
