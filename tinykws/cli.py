@@ -29,6 +29,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "flash": ("tinykws.firmware", "build firmware for a board and program it (emulated boards: build only)"),
     "bench": ("tinykws.bench", "run a model on a board over serial and measure it"),
     "bench-table": ("tinykws.bench", "bench the demo and MLPerf Tiny reference models side by side"),
+    "pretrain": ("tinykws.pretrain", "train a multilingual keyword embedding (DS-CNN) for few-shot models"),
+    "fewshot": ("tinykws.fewshot", "an int8 keyword model from ~5 clips on the pretrained embedding"),
+    "listen": ("tinykws.listen", "streaming keyword detection on a board (recording or live mic)"),
 }
 
 

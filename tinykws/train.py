@@ -427,8 +427,12 @@ def write_model_dir(
     data_summary: dict[str, Any],
     state: dict[str, Any],
     clips_per_second: float,
+    extra_meta: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Quantize, evaluate float and int8 on the test split, export C, write the directory."""
+    """Quantize, evaluate float and int8 on the test split, export C, write the directory.
+
+    `extra_meta` is merged into tinykws.json (few-shot models record their shots and embedding).
+    """
     from tinykws.evaluate import evaluate_features, write_confusion_png
     from tinykws.export.carrays import export_c
     from tinykws.fsutil import atomic_dir
@@ -472,6 +476,7 @@ def write_model_dir(
         "metrics": {"float": metrics.get("float"), "int8": metrics["int8"], "split": metrics["split"]},
         "tflite_bytes": len(tflite),
     }
+    meta.update(extra_meta or {})
     with atomic_dir(out) as d:
         model.save(d / "model.keras")
         (d / "model_int8.tflite").write_bytes(tflite)

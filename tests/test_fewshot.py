@@ -1,0 +1,149 @@
+"""Few-shot keywords: bad input is refused before anything is written; one small end-to-end run.
+
+The embedding here is an untrained, tiny DS-CNN (the recipe is what is tested, not accuracy:
+real figures come from benchmarks/bench_fewshot.py and `tinykws fewshot-eval`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinykws.audio import write_wav
+from tinykws.cli import main
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def tiny_embedding(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight embedding directory in the pretrain format (filters 16, 2 blocks)."""
+    import tensorflow as tf
+
+    from tinykws.features import get_frontend
+    from tinykws.models.dscnn import dscnn
+
+    d = tmp_path_factory.mktemp("emb") / "embed-tiny"
+    d.mkdir()
+    tf.keras.utils.set_random_seed(0)
+    fe = get_frontend("mlperf")
+    m = dscnn(fe.shape, 6, filters=16, blocks=2)
+    m.save(d / "model.keras")
+    meta = {"name": "embed-tiny", "kind": "embedding", "frontend": fe.to_dict(),
+            "model": {"filters": 16, "blocks": 2}, "data": {"languages": {"de": {}}}}  # fmt: skip
+    (d / "tinykws.json").write_text(json.dumps(meta))
+    return d
+
+
+def _word(seed: int, dur: float = 0.5, total: float = 1.0) -> np.ndarray:
+    """A speech-like burst: harmonics with a syllable envelope, inside `total` s of quiet."""
+    rng = np.random.default_rng(seed)
+    n = int(dur * SR)
+    t = np.arange(n) / SR
+    f0 = 120 + 40 * rng.random()
+    x = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 8)) * np.sin(np.pi * t / dur) ** 2
+    out = np.zeros(int(total * SR), np.float32)
+    a = (len(out) - n) // 2
+    out[a : a + n] = 0.5 * x / np.max(np.abs(x))
+    return out + 1e-3 * rng.standard_normal(len(out)).astype(np.float32)
+
+
+def _clips(tmp: Path, n: int, **kw: float) -> list[str]:
+    paths = []
+    for i in range(n):
+        p = tmp / f"shot{i}.wav"
+        write_wav(p, _word(i, **kw))
+        paths.append(str(p))
+    return paths
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    rc = main(args)
+    return rc, capsys.readouterr().err
+
+
+def test_fewer_clips_than_shots(tmp_path, tiny_embedding, capsys):
+    out = tmp_path / "m"
+    clips = _clips(tmp_path, 3)
+    rc, err = _run(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
+                    "--shots", "5", "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+    assert rc == 2
+    assert "3 clip(s) given, --shots 5" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_silent_clip_refused(tmp_path, tiny_embedding, capsys):
+    clips = _clips(tmp_path, 5)
+    write_wav(tmp_path / "quiet.wav", np.zeros(SR, np.float32))
+    clips[2] = str(tmp_path / "quiet.wav")
+    out = tmp_path / "m"
+    rc, err = _run(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
+                    "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+    assert rc == 2 and "quiet.wav: silent" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_long_clip_refused_short_padding_trimmed(tmp_path, tiny_embedding, capsys):
+    from tinykws.fewshot import prepare_clip
+
+    # 0.5 s of word inside 4 s of quiet: trimmed to 1 s, word kept
+    x = prepare_clip(_word(0, dur=0.5, total=4.0), "a.wav")
+    assert x.shape == (SR,) and np.max(np.abs(x)) > 0.4
+    clips = _clips(tmp_path, 5)
+    write_wav(tmp_path / "long.wav", _word(9, dur=3.0, total=3.5))
+    clips[0] = str(tmp_path / "long.wav")
+    out = tmp_path / "m"
+    rc, err = _run(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
+                    "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+    assert rc == 2 and "long.wav: 2." in err and "s of sound, much longer than a 1 s keyword" in err
+    assert not out.exists()
+
+
+def test_tts_unknown_language(tmp_path, tiny_embedding, capsys):
+    out = tmp_path / "m"
+    rc, err = _run(["fewshot", "--keyword", "x", "--language", "qqz", "--tts",
+                    "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+    assert rc == 2 and "espeak-ng does not know language 'qqz'" in err
+    assert not out.exists()
+
+
+def test_keyword_not_in_corpus(tmp_path, tiny_embedding, capsys):
+    root = tmp_path / "corpus"
+    for w in ("ja", "nein"):
+        (root / w).mkdir(parents=True)
+        for i in range(6):
+            write_wav(root / w / f"s{i}_nohash_0.wav", _word(i))
+    out = tmp_path / "m"
+    rc, err = _run(["fewshot", "--keyword", "hallo", "--language", "de", "--data", str(root),
+                    "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+    assert rc == 2 and "'hallo' not in the corpus" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
+    """5 recordings at 44.1 kHz -> a model directory like `train`'s, int8 input pinned."""
+    import soundfile as sf
+
+    clips = []
+    for i in range(5):
+        x = _word(i, dur=0.6, total=1.3)
+        y = np.interp(np.arange(int(len(x) * 44100 / SR)) * SR / 44100, np.arange(len(x)), x)
+        p = tmp_path / f"rec{i}.wav"
+        sf.write(p, y.astype(np.float32), 44100)
+        clips.append(str(p))
+    out = tmp_path / "kw"
+    rc = main(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
+               "--embedding", str(tiny_embedding), "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    meta = json.loads((out / "tinykws.json").read_text())
+    assert meta["labels"] == ["_silence_", "_unknown_", "hallo"]
+    assert meta["input_quantization"]["zero_point"] == 83
+    assert (out / "model_int8.tflite").is_file() and (out / "c" / "model_data.c").is_file()
+    assert meta["fewshot"]["unknown_bank"]["same_language"]["source"].startswith("built-in")
+    from tinykws.tflm import TFLMRunner
+
+    r = TFLMRunner(out / "model_int8.tflite")
+    assert r.input_shape[-3:-1] == (49, 10) or r.input_shape[1:3] == (49, 10)

@@ -1,0 +1,488 @@
+"""`tinykws fewshot`: an int8 keyword model from about five examples, on a pretrained embedding.
+
+Recipe (docs/fewshot.md): the shots are augmented (speed, time shift, gain, background noise)
+into a few hundred training clips; `_unknown_` comes from a bank of other words spoken by
+espeak-ng (the same language where tinykws has a word list or the user's corpus has other
+words, plus a few other languages); `_silence_` is background noise. A softmax head is fitted
+on the frozen embedding (multinomial logistic regression, class-balanced: seconds, and no
+learning-rate to tune for five examples), optionally followed by a short fine-tune of the whole
+network at a small learning rate. Then the same int8 quantization, evaluation, C export and
+model directory as `tinykws train` (train.write_model_dir), so firmware follows unchanged.
+
+Bad input is refused before anything is trained or written: too few clips, a silent clip, a
+clip whose sound lasts much longer than 1 s, a language espeak-ng does not know with --tts, a
+keyword the corpus lacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinykws.errors import TinyKWSError
+from tinykws.progress import notice
+
+SR = 16000
+DEFAULT_EMBEDDING = Path(__file__).resolve().parent.parent / "models" / "embed-ml"
+SILENT_PEAK = 10 ** (-60 / 20)  # a clip whose peak is below -60 dBFS holds no speech
+MAX_SOUND_S = 1.5  # sound (after trimming quiet ends) longer than this is not one keyword
+TRIM_DB = 35.0  # frames this far below the loudest frame count as quiet ends
+UNKNOWN_OTHER_LANGUAGES = 4  # other languages in the unknown bank
+
+
+@dataclass
+class FewshotConfig:
+    """Everything that determines a few-shot model (stored in its tinykws.json)."""
+
+    keywords: list[str]
+    language: str
+    out: str
+    source: str  # "clips" | "tts" | "data"
+    clips: list[str] = field(default_factory=list)
+    data: str | None = None
+    shots: int = 5
+    embedding: str = str(DEFAULT_EMBEDDING)
+    seed: int = 0
+    copies: int = 40  # augmented copies of every shot
+    unknown_speakers: int = 8  # espeak-ng speakers saying the unknown words of the language
+    finetune_epochs: int = 0
+    finetune_lr: float = 1e-4
+
+
+# --------------------------------------------------------------------------- positives
+
+
+def prepare_clip(x: np.ndarray, where: str) -> np.ndarray:
+    """Check one recording and bring it to 1 s: refuse silence and long sound, trim quiet ends.
+
+    Why refuse rather than crop long sound: a 3 s recording may hold the keyword anywhere, or a
+    sentence; guessing would train on the wrong sound without the user knowing.
+    """
+    from tinykws.audio import fix_length
+
+    x = np.asarray(x, np.float32)
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak < SILENT_PEAK:
+        db = 20 * np.log10(max(peak, 1e-12))
+        raise TinyKWSError(f"{where}: silent (peak {db:.0f} dBFS); record the keyword again")
+    hop = SR // 100
+    n = len(x) // hop
+    if n >= 1:
+        e = (x[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(1)
+        loud = np.flatnonzero(e > e.max() * 10 ** (-TRIM_DB / 10))
+        a, b = int(loud[0]) * hop, (int(loud[-1]) + 1) * hop
+        dur = (b - a) / SR
+        if dur > MAX_SOUND_S:
+            raise TinyKWSError(
+                f"{where}: {dur:.1f} s of sound, much longer than a 1 s keyword; cut the clip to the keyword"
+            )
+        if len(x) > SR:
+            margin = SR // 10
+            x = x[max(0, a - margin) : b + margin]
+            if dur > 1.0:
+                notice(f"{where}: {dur:.2f} s of sound, cropped to the loudest 1 s")
+    return fix_length(x, SR)
+
+
+def clip_shots(paths: list[str], shots: int) -> tuple[np.ndarray, np.ndarray]:
+    """The user's recordings: (first `shots` prepared clips, the rest for a held-out check)."""
+    from tinykws.audio import load_audio
+
+    if len(paths) < shots:
+        raise TinyKWSError(f"--clips: {len(paths)} clip(s) given, --shots {shots} needs at least {shots}")
+    clips = np.stack([prepare_clip(load_audio(p), p) for p in paths])
+    return clips[:shots], clips[shots:]
+
+
+def check_tts_language(language: str) -> None:
+    from tinykws.data.engines import espeak_knows
+
+    if not espeak_knows(language):
+        raise TinyKWSError(f"--language: espeak-ng does not know language '{language}' (needed by --tts)")
+
+
+def _speak(words: list[str], speaker: Any, seed: int) -> list[np.ndarray]:
+    """One synthetic speaker says each word: 1 s clips, perturbed like the synthetic corpus."""
+    from tinykws.data import engines as eng
+    from tinykws.data.synth import Perturbation, _h, render_clip
+
+    p = Perturbation()
+    out = []
+    for word, (raw, sr_in) in zip(words, eng.synthesize_texts(words, speaker.voice), strict=True):
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, _h("fewshot", speaker.id, word)])
+        try:
+            out.append(render_clip(raw, sr_in, speaker, rng, p))
+        except TinyKWSError:
+            continue  # the engine produced silence for this word
+    return out
+
+
+def _speakers(language: str, n: int, seed: int) -> list[Any]:
+    from tinykws.data.synth import Perturbation, make_speakers
+
+    return make_speakers(language, n, seed, ["espeak"], Perturbation())
+
+
+def tts_shots(keyword: str, language: str, shots: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`shots` espeak-ng speakers say the keyword (plus 2 more speakers as a held-out check)."""
+    check_tts_language(language)
+    spk = _speakers(language, shots + 2, seed + 7919)
+    clips = [c for sp in spk for c in _speak([keyword], sp, seed)]
+    if len(clips) < shots:
+        raise TinyKWSError(f"--keyword: espeak-ng ({language}) produced silence for '{keyword}'")
+    arr = np.stack(clips)
+    return arr[:shots], arr[shots:]
+
+
+def corpus_shots(
+    data: str, language: str, keyword: str, shots: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`shots` training clips of the keyword from an MSWC/folder corpus, one per speaker first."""
+    from tinykws.data.corpus import load_clips, read_corpus
+
+    corpus = read_corpus(data, languages=[language] if _is_mswc(data) else None, words=[keyword])
+    clips = [c for c in corpus.clips if c.word == keyword]
+    train = [c for c in clips if c.split == "train"] or clips
+    if len(train) < shots:
+        raise TinyKWSError(
+            f"--data: '{keyword}' has {len(train)} training clip(s) in {data}, --shots needs {shots}"
+        )
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(train))
+    seen: set[str] = set()
+    first, rest = [], []
+    for i in order:
+        (rest if train[i].speaker in seen else first).append(train[i])
+        seen.add(train[i].speaker)
+    pick = (first + rest)[:shots]
+    held = [c for c in clips if c.split == "test"][:20]
+    audio, _, _ = load_clips(pick + held)
+    return audio[:shots], audio[shots:]
+
+
+def _is_mswc(data: str) -> bool:
+    from tinykws.data.corpus import _mswc_language_dirs
+
+    return bool(_mswc_language_dirs(Path(data)))
+
+
+# --------------------------------------------------------------------------- unknown words
+
+
+def unknown_bank(
+    language: str, keywords: list[str], seed: int, speakers: int, data: str | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Other words for `_unknown_`: (audio, is_held_out flags, description).
+
+    Same language first: the user's corpus (--data), else tinykws's built-in word list spoken by
+    espeak-ng speakers; plus words of UNKNOWN_OTHER_LANGUAGES other languages, so that the model
+    rejects speech in general and not only one language's. About one speaker in five is held out
+    for the model directory's test figures.
+    """
+    from tinykws.data.engines import espeak_knows
+    from tinykws.data.synth import DEFAULT_LANGUAGES, builtin_languages, builtin_words
+
+    kw = {k.casefold() for k in keywords}
+    desc: dict[str, Any] = {"same_language": None, "other_languages": []}
+    audio: list[np.ndarray] = []
+    held: list[bool] = []
+    if data:
+        from tinykws.data.corpus import load_clips, read_corpus
+
+        corpus = read_corpus(data, languages=[language] if _is_mswc(data) else None)
+        others = [c for c in corpus.clips if c.word.casefold() not in kw]
+        rng = np.random.default_rng(seed + 1)
+        others = [others[i] for i in rng.permutation(len(others))[:300]]
+        if others:
+            a, idx, _ = load_clips(others)
+            audio.extend(a)
+            held.extend(others[i].split == "test" for i in idx)
+            desc["same_language"] = {
+                "source": str(data),
+                "words": len({c.word for c in others}),
+                "clips": len(a),
+            }
+    tasks: list[tuple[list[str], Any, bool]] = []
+    base = language.split("-")[0]
+    if not data and base in builtin_languages() and espeak_knows(language):
+        words = [w for w in builtin_words(language) if w.casefold() not in kw]
+        spk = _speakers(language, speakers, seed + 104729)
+        rng = np.random.default_rng(seed + 2)
+        for i, sp in enumerate(spk):
+            pick = [words[j] for j in rng.permutation(len(words))[:15]]
+            tasks.append((pick, sp, i % 5 == 4))
+        desc["same_language"] = {
+            "source": "built-in word list, espeak-ng",
+            "words": len(words),
+            "speakers": speakers,
+        }
+    elif not data:
+        notice(f"fewshot: no word list for '{language}'; unknown words come from other languages only")
+    rng = np.random.default_rng(seed + 3)
+    pool = [lang for lang in DEFAULT_LANGUAGES if lang != base]
+    n_other = UNKNOWN_OTHER_LANGUAGES if desc["same_language"] else 2 * UNKNOWN_OTHER_LANGUAGES
+    for lang in [pool[i] for i in rng.permutation(len(pool))[:n_other]]:
+        words = [w for w in builtin_words(lang) if w.casefold() not in kw]
+        for i, sp in enumerate(_speakers(lang, 3, seed + 15485863)):
+            pick = [words[j] for j in rng.permutation(len(words))[:8]]
+            tasks.append((pick, sp, i == 2))
+        desc["other_languages"].append(lang)
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        results = list(ex.map(lambda t: _speak(t[0], t[1], seed), tasks))
+    for (_, _, is_held), clips in zip(tasks, results, strict=True):
+        audio.extend(clips)
+        held.extend([is_held] * len(clips))
+    if not audio:
+        raise TinyKWSError("fewshot: the unknown-word bank is empty")
+    return np.stack(audio).astype(np.float32), np.array(held, bool), desc
+
+
+# --------------------------------------------------------------------------- training
+
+
+def fit_head(emb: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class-balanced multinomial logistic regression on embeddings -> (W [d, C], b [C]).
+
+    Standardization is folded into the weights, so the head is one Dense layer on the raw
+    embedding, exactly what the int8 graph will hold.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    mu = emb.mean(0)
+    sd = emb.std(0) + 1e-6
+    z = (emb - mu) / sd
+    lr = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced", random_state=seed)
+    lr.fit(z, y)
+    coef = np.zeros((n_classes, emb.shape[1]))
+    inter = np.zeros(n_classes)
+    if n_classes == 2 and lr.coef_.shape[0] == 1:  # sklearn's binary form: one logit
+        coef[1], inter[1] = lr.coef_[0], lr.intercept_[0]
+    else:
+        coef[lr.classes_], inter[lr.classes_] = lr.coef_, lr.intercept_
+    w = (coef / sd).T
+    b = inter - (coef * (mu / sd)).sum(1)
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+@dataclass
+class FewshotData:
+    """Augmented training audio and a held-out check set, labels in cfg order."""
+
+    train_audio: np.ndarray
+    train_y: np.ndarray
+    train_silence: np.ndarray
+    test_audio: np.ndarray
+    test_y: np.ndarray
+    test_silence: np.ndarray
+    summary: dict[str, Any]
+
+
+def build_data(
+    positives: dict[str, tuple[np.ndarray, np.ndarray]],
+    unknown: np.ndarray,
+    unknown_held: np.ndarray,
+    noise: np.ndarray,
+    keywords: list[str],
+    copies: int,
+    seed: int,
+) -> FewshotData:
+    """Labels: 0 `_silence_`, 1 `_unknown_`, 2.. keywords. Shots -> `copies` augmented clips each."""
+    from tinykws.pretrain import augment, silence_audio
+
+    rng = np.random.default_rng(seed)
+    tr_a, tr_y, te_a, te_y = [], [], [], []
+    n_pos = 0
+    for k, kwd in enumerate(keywords):
+        shots, held = positives[kwd]
+        a = augment(shots, noise, rng, copies)
+        tr_a.append(a)
+        tr_y.append(np.full(len(a), 2 + k))
+        n_pos += len(a)
+        check = held if len(held) else augment(shots, noise, np.random.default_rng(seed + 99), 4)
+        te_a.append(check)
+        te_y.append(np.full(len(check), 2 + k))
+    unk_tr = unknown[~unknown_held]
+    unk_te = unknown[unknown_held] if unknown_held.any() else unknown[:20]
+    a = augment(unk_tr, noise, rng, 2)
+    tr_a.append(a)
+    tr_y.append(np.ones(len(a)))
+    te_a.append(unk_te)
+    te_y.append(np.ones(len(unk_te)))
+    n_sil = max(100, n_pos // (2 * len(keywords)))
+    tr_a.append(silence_audio(noise, n_sil, rng))
+    tr_y.append(np.zeros(n_sil))
+    te_a.append(np.zeros((20, SR), np.float32))
+    te_y.append(np.zeros(20))
+    tr_y_all = np.concatenate(tr_y).astype(np.int32)
+    te_y_all = np.concatenate(te_y).astype(np.int32)
+    return FewshotData(
+        np.concatenate(tr_a), tr_y_all, tr_y_all == 0,
+        np.concatenate(te_a).astype(np.float32), te_y_all, te_y_all == 0,
+        {"train_counts": np.bincount(tr_y_all, minlength=2 + len(keywords)).tolist(),
+         "check_counts": np.bincount(te_y_all, minlength=2 + len(keywords)).tolist()},
+    )  # fmt: skip
+
+
+def train_fewshot_model(
+    classifier: Any,
+    fe: Any,
+    data: FewshotData,
+    n_classes: int,
+    seed: int,
+    finetune_epochs: int = 0,
+    finetune_lr: float = 1e-4,
+) -> tuple[Any, np.ndarray]:
+    """Head on the frozen embedding, optional fine-tune; returns (Keras model, train features)."""
+    import tensorflow as tf
+
+    from tinykws.pretrain import EMBEDDING_LAYER, embedding_model
+
+    x = fe.dequantize(fe.int8_features(data.train_audio))[..., None]
+    emb = embedding_model(classifier).predict(x, batch_size=256, verbose=0)
+    w, b = fit_head(emb, data.train_y, n_classes, seed)
+    head = tf.keras.layers.Dense(n_classes, activation="softmax", name="logits_fewshot")
+    out = head(classifier.get_layer(EMBEDDING_LAYER).output)
+    model = tf.keras.Model(classifier.inputs, out, name="fewshot")
+    head.set_weights([w, b])
+    if finetune_epochs > 0:
+        counts = np.bincount(data.train_y, minlength=n_classes).astype(np.float64)
+        sw = (len(data.train_y) / (n_classes * np.maximum(counts, 1)))[data.train_y]
+        tf.keras.utils.set_random_seed(seed)
+        model.compile(tf.keras.optimizers.Adam(finetune_lr), "sparse_categorical_crossentropy")
+        model.fit(x, data.train_y, sample_weight=sw, batch_size=64, epochs=finetune_epochs, verbose=0)
+    return model, x
+
+
+@dataclass
+class FewshotResult:
+    out: Path
+    seconds: float
+    metrics: dict[str, Any]
+
+
+def fewshot(cfg: FewshotConfig) -> FewshotResult:
+    """Clips (or TTS, or a corpus) -> int8 model directory at cfg.out. Checks come first."""
+    t0 = time.perf_counter()
+    if cfg.shots < 1:
+        raise TinyKWSError(f"--shots: must be at least 1, got {cfg.shots}")
+    kws = list(dict.fromkeys(k.strip() for k in cfg.keywords))
+    if not kws or any(not k or k.startswith("_") for k in kws):
+        raise TinyKWSError("--keyword: give non-empty keywords that do not start with '_'")
+    if cfg.source == "clips" and len(kws) > 1:
+        raise TinyKWSError("--clips: one keyword per run with --clips (use --data for several)")
+    emb_dir = Path(cfg.embedding)
+    if not (emb_dir / "model.keras").is_file():
+        raise TinyKWSError(f"--embedding: {emb_dir} has no model.keras (train one with `tinykws pretrain`)")
+    positives: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for k in kws:
+        if cfg.source == "clips":
+            positives[k] = clip_shots(cfg.clips, cfg.shots)
+        elif cfg.source == "tts":
+            positives[k] = tts_shots(k, cfg.language, cfg.shots, cfg.seed)
+        elif cfg.source == "data":
+            if not cfg.data:
+                raise TinyKWSError("--data: give a corpus root")
+            positives[k] = corpus_shots(cfg.data, cfg.language, k, cfg.shots, cfg.seed)
+        else:
+            raise TinyKWSError(f"fewshot: unknown positive source '{cfg.source}'")
+    return fewshot_from_audio(cfg, positives, t0)
+
+
+def fewshot_from_audio(
+    cfg: FewshotConfig, positives: dict[str, tuple[np.ndarray, np.ndarray]], t0: float | None = None
+) -> FewshotResult:
+    """The rest of `fewshot` once the positive clips are in memory (fewshot-eval calls this)."""
+    from dataclasses import asdict
+
+    from tinykws.data.noise import NoiseBank
+    from tinykws.features import get_frontend
+    from tinykws.pretrain import load_embedding
+    from tinykws.train import SplitData, TrainConfig, write_model_dir
+
+    t0 = time.perf_counter() if t0 is None else t0
+    kws = list(positives)
+    classifier, emb_meta = load_embedding(cfg.embedding)
+    fe = get_frontend("mlperf")
+    if emb_meta.get("frontend") and emb_meta["frontend"] != fe.to_dict():
+        raise TinyKWSError(f"--embedding: {cfg.embedding} uses another front end than mlperf")
+    unknown, held, unk_desc = unknown_bank(cfg.language, kws, cfg.seed, cfg.unknown_speakers, cfg.data)
+    noise = NoiseBank(
+        seed=cfg.seed,
+        n_synth=40,
+        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
+    ).segments
+    data = build_data(positives, unknown, held, noise, kws, cfg.copies, cfg.seed)
+    labels = ["_silence_", "_unknown_", *kws]
+    model, _ = train_fewshot_model(
+        classifier, fe, data, len(labels), cfg.seed, cfg.finetune_epochs, cfg.finetune_lr
+    )
+    tcfg = TrainConfig(
+        data=cfg.data or cfg.source, keywords=kws, out=cfg.out, language=cfg.language,
+        model="dscnn-embedding",
+        filters=emb_meta.get("model", {}).get("filters"), blocks=emb_meta.get("model", {}).get("blocks"),
+        epochs=cfg.finetune_epochs, seed=cfg.seed, calibration_clips=300,
+    )  # fmt: skip
+    splits = {
+        "train": SplitData(data.train_audio, data.train_y, data.train_silence),
+        "test": SplitData(data.test_audio, data.test_y, data.test_silence),
+    }
+    summary = {
+        "root": cfg.data or cfg.source,
+        "kind": f"fewshot ({cfg.source})",
+        "counts": {
+            "train": dict(zip(labels, data.summary["train_counts"], strict=True)),
+            "test": dict(zip(labels, data.summary["check_counts"], strict=True)),
+        },  # fmt: skip
+    }
+    state = {"best_epoch": -1, "best_val_accuracy": -1.0, "history": []}
+    extra = {
+        "fewshot": {
+            "config": asdict(cfg),
+            "embedding": {
+                "path": str(cfg.embedding),
+                "name": emb_meta.get("name"),
+                "languages": sorted(emb_meta.get("data", {}).get("languages", {})),
+            },  # fmt: skip
+            "unknown_bank": unk_desc,
+            "note": "test metrics are a check set: held-out user clips or augmented shots, held-out "
+            "unknown-bank speakers and noise; not an independent test (see `tinykws fewshot-eval`)",
+        }
+    }
+    res = write_model_dir(tcfg, model, fe, splits, noise, summary, state, 0.0, extra_meta=extra)
+    return FewshotResult(res.out, time.perf_counter() - t0, res.metrics)
+
+
+def cli_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keyword", action="append", required=True, help="repeat for several keywords")
+    p.add_argument("--language", required=True, help="espeak-ng code of the keyword's language")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--clips", nargs="+", help="your recordings of the keyword (any sample rate)")
+    src.add_argument("--tts", action="store_true", help="espeak-ng speaks the keyword")
+    src.add_argument("--data", help="MSWC or folder corpus root holding the keyword")
+    p.add_argument("--shots", type=int, default=5)
+    p.add_argument("--embedding", default=str(DEFAULT_EMBEDDING))
+    p.add_argument(
+        "--finetune-epochs", type=int, default=0, help="fine-tune the whole network (default: head only)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    source = "clips" if args.clips else "tts" if args.tts else "data"
+    cfg = FewshotConfig(
+        keywords=args.keyword, language=args.language, out=args.out, source=source,
+        clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
+        seed=args.seed, finetune_epochs=args.finetune_epochs,
+    )  # fmt: skip
+    res = fewshot(cfg)
+    m = res.metrics
+    print(f"model: {res.out} ({res.seconds:.1f} s)")
+    print(f"check set top-1: float {m['float']['top1']:.3f}  int8 {m['int8']['top1']:.3f}")
+    return 0

@@ -1,0 +1,419 @@
+"""`tinykws pretrain`: a multilingual keyword embedding small enough for a microcontroller.
+
+The embedding is a DS-CNN classifier over many (language, word) classes; the output of its
+average pool (the layer named `flatten`) is the embedding that `tinykws fewshot` puts a new
+head on. Why a classifier and not a metric-learning loss: with hundreds of classes from dozens
+of languages the softmax already forces a general phonetic representation, it is what the
+MSWC few-shot work did, and it trains fast on 2 CPU cores.
+
+Default corpus (synthetic, espeak-ng, no Arabic: Arabic is the unseen real-speech test
+language). Two word schemes, both real words spoken in the language's own rules:
+- the 16 languages with a built-in word list (tinykws/data/wordlists) say its first N words;
+- 14 more languages (other scripts and families) say the numbers 0..N-1, written as digits,
+  which espeak-ng reads out in that language ("7" -> "sieben", "семь", "七", ...). This avoids
+  shipping hand-written word lists for languages nobody here can proofread.
+Words past the first N of each built-in list are never used in pretraining: they are the
+held-out keywords of seen languages in `tinykws fewshot-eval`. docs/fewshot.md has the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinykws.errors import TinyKWSError
+from tinykws.progress import notice
+
+# The 16 built-in-list languages (synth.DEFAULT_LANGUAGES): Latin, Cyrillic, Devanagari, Greek.
+WORDLIST_LANGUAGES = (
+    "en",
+    "de",
+    "nl",
+    "sv",
+    "es",
+    "fr",
+    "it",
+    "pt",
+    "ru",
+    "pl",
+    "cs",
+    "tr",
+    "fi",
+    "hi",
+    "el",
+    "id",
+)
+# Number-word languages: Sino-Tibetan, Koreanic, Japonic, Kartvelian, Armenian, Dravidian,
+# Indo-Aryan (Bengali), Austroasiatic, Bantu, Uralic, Romance, Slavic, Iranian, Basque; scripts
+# Han, Hangul, Kana, Georgian, Armenian, Tamil, Bengali, Latin, Cyrillic, Perso-Arabic.
+NUMBER_LANGUAGES = ("cmn", "ko", "ja", "ka", "hy", "ta", "bn", "vi", "sw", "hu", "ro", "uk", "fa", "eu")
+DEFAULT_PRETRAIN_LANGUAGES = WORDLIST_LANGUAGES + NUMBER_LANGUAGES
+# Languages fewshot-eval uses as "never seen" (numbers 0..19; Semitic, Tai, Slavic, Celtic,
+# Austronesian, Baltic). Arabic is measured on real speech instead (realdev).
+UNSEEN_EVAL_LANGUAGES = ("am", "th", "bg", "cy", "ms", "lt")
+EMBEDDING_LAYER = "flatten"
+
+
+def language_words(lang: str, n: int) -> list[str]:
+    """The pretraining words of `lang`: the first `n` of its built-in list, else numbers 0..n-1."""
+    from tinykws.data.synth import builtin_languages, builtin_words
+
+    if lang.split("-")[0] in builtin_languages():
+        words = builtin_words(lang)
+        if len(words) < n:
+            raise TinyKWSError(f"--words-per-language: '{lang}' has only {len(words)} built-in words")
+        return words[:n]
+    return [str(i) for i in range(n)]
+
+
+def heldout_words(lang: str, n_pretrain: int) -> list[str]:
+    """Built-in words of `lang` that pretraining with `n_pretrain` words never used."""
+    from tinykws.data.synth import builtin_languages, builtin_words
+
+    if lang.split("-")[0] not in builtin_languages():
+        return []
+    return builtin_words(lang)[n_pretrain:]
+
+
+def synth_corpus(
+    root: Path,
+    languages: list[str],
+    words_per_language: int,
+    speakers: int,
+    seed: int,
+    jobs: int | None = None,
+    words: dict[str, list[str]] | None = None,
+) -> list[Path]:
+    """Synthesize one MSWC-layout corpus per language under `root/<lang>` (reused when present).
+
+    One corpus per language because the synthesizer's word list is shared by its languages and
+    ours differs per language. Returns the corpus roots.
+    """
+    from tinykws.data.engines import espeak_knows
+    from tinykws.data.synth import synthesize
+
+    if "ar" in languages:
+        notice("pretrain: Arabic is in --languages; it is tinykws's unseen real-speech test language")
+    roots = []
+    for lang in languages:
+        if not espeak_knows(lang):
+            raise TinyKWSError(f"--languages: espeak-ng does not know language '{lang}'")
+        w = (words or {}).get(lang) or language_words(lang, words_per_language)
+        r = synthesize(root / lang, languages=[lang], words=w, speakers=speakers, seed=seed, jobs=jobs)
+        roots.append(r.root)
+    return roots
+
+
+def espeak_unused(languages: list[str]) -> list[str]:
+    """espeak-ng languages (base codes) that pretraining did not use: the model never heard them."""
+    from tinykws.data.engines import espeak_languages
+
+    used = {lang.split("-")[0] for lang in languages}
+    return sorted({c.split("-")[0] for c in espeak_languages()} - used)
+
+
+def augment(
+    audio: np.ndarray,
+    noise: np.ndarray,
+    rng: np.random.Generator,
+    copies: int,
+    shift_ms: float = 100.0,
+    noise_prob: float = 0.8,
+    noise_volume: float = 0.1,
+    speed: float = 0.1,
+    gain_db: float = 6.0,
+) -> np.ndarray:
+    """`copies` randomly altered versions of every clip: speed, time shift, gain, noise.
+
+    numpy, not tf.data: the few-shot and pretraining sets are small enough to augment once and
+    cache as features, which is several times faster on 2 cores than a per-epoch pipeline.
+    Speed resamples about the clip's centre (pitch, formants and tempo at once, like another
+    vocal tract); the mlperf front end divides by the clip's maximum, so gain matters only
+    relative to the noise.
+    """
+    n, length = audio.shape
+    out = np.empty((n * copies, length), np.float32)
+    t = np.arange(length, dtype=np.float64)
+    max_shift = int(shift_ms * 16)
+    for c in range(copies):
+        for i in range(n):
+            x = audio[i].astype(np.float64)
+            if speed > 0:
+                f = float(np.exp(rng.uniform(-speed, speed)))
+                x = np.interp((t - length / 2) * f + length / 2, t, x, left=0.0, right=0.0)
+            s = int(rng.integers(-max_shift, max_shift + 1))
+            x = np.roll(x, s)
+            if s > 0:
+                x[:s] = 0.0
+            elif s < 0:
+                x[s:] = 0.0
+            x = x * 10 ** (rng.uniform(-gain_db, 0.0) / 20)
+            if rng.random() < noise_prob:
+                seg = noise[int(rng.integers(0, len(noise)))]
+                seg = np.roll(seg, int(rng.integers(0, length)))
+                x = x + rng.uniform(0.0, noise_volume) * seg
+            out[c * n + i] = np.clip(x, -1.0, 1.0)
+    return out
+
+
+def silence_audio(noise: np.ndarray, n: int, rng: np.random.Generator, max_volume: float = 0.1) -> np.ndarray:
+    """`n` background-only clips (the `_silence_` class), as train.fill_silence makes them."""
+    pick = rng.integers(0, len(noise), n)
+    vol = rng.uniform(0.0, max_volume, n).astype(np.float32)
+    return (noise[pick] * vol[:, None]).astype(np.float32)
+
+
+def embedding_model(classifier: Any) -> Any:
+    """The embedding: the classifier's input up to its average pool."""
+    import tensorflow as tf
+
+    try:
+        layer = classifier.get_layer(EMBEDDING_LAYER)
+    except ValueError as exc:
+        raise TinyKWSError(f"embedding model: no layer '{EMBEDDING_LAYER}' (not a DS-CNN embedding)") from exc
+    return tf.keras.Model(classifier.inputs, layer.output, name="embedding")
+
+
+def load_embedding(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Load a pretrained embedding directory: (classifier Keras model, its tinykws.json)."""
+    import tensorflow as tf
+
+    p = Path(path)
+    if not (p / "model.keras").is_file() or not (p / "tinykws.json").is_file():
+        raise TinyKWSError(
+            f"--embedding: {p} is not an embedding model directory (needs model.keras, tinykws.json)"
+        )
+    meta = json.loads((p / "tinykws.json").read_text())
+    return tf.keras.models.load_model(p / "model.keras", compile=False), meta
+
+
+def resource_level(hours: float) -> str:
+    """MSWC's resource levels: low < 10 h of clips, medium 10-100 h, high > 100 h."""
+    return "low" if hours < 10 else "medium" if hours <= 100 else "high"
+
+
+def deployed_size(classifier: Any, fe: Any, n_classes: int, calib: np.ndarray) -> dict[str, int]:
+    """int8 flash and arena of embedding + an `n_classes` head, as a few-shot model deploys.
+
+    Measured by converting (random head weights do not change the size) and compiling with
+    tinykws's graph compiler, whose arena comes from liveness analysis.
+    """
+    import tempfile
+
+    import tensorflow as tf
+
+    from tinykws.export.compiler import compile_model
+    from tinykws.quantize import quantize_keras
+
+    emb = classifier.get_layer(EMBEDDING_LAYER).output
+    head = tf.keras.layers.Dense(n_classes, activation="softmax", name="logits_fewshot")(emb)
+    model = tf.keras.Model(classifier.inputs, head)
+    tflite = quantize_keras(model, calib, fe.input_scale, fe.input_zero_point)
+    with tempfile.TemporaryDirectory() as d:
+        res = compile_model(tflite, d)
+    return {
+        "tflite_bytes": len(tflite),
+        "compiled_weights_bytes": res.weights_bytes,
+        "arena_bytes": res.arena_bytes,
+    }
+
+
+def pretrain(
+    out: str | Path,
+    data: list[str | Path] | None = None,
+    languages: list[str] | None = None,
+    words_per_language: int = 20,
+    speakers: int = 20,
+    filters: int = 64,
+    blocks: int = 4,
+    epochs: int = 20,
+    copies: int = 3,
+    batch_size: int = 128,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    corpus_dir: str | Path | None = None,
+    jobs: int | None = None,
+) -> dict[str, Any]:
+    """Train the embedding classifier and write its model directory; returns its tinykws.json.
+
+    `data`: MSWC roots (real users); default synthesizes the corpus into `corpus_dir` (default
+    `<out>.corpus` beside the model, reused on a second run). Classes are `lang:word`.
+    """
+    import tensorflow as tf
+
+    from tinykws.data.corpus import load_clips, read_corpus
+    from tinykws.data.noise import NoiseBank
+    from tinykws.features import get_frontend
+    from tinykws.fsutil import atomic_dir
+    from tinykws.models.dscnn import dscnn
+
+    out = Path(out)
+    langs = list(dict.fromkeys(languages or DEFAULT_PRETRAIN_LANGUAGES))
+    synthetic = not data
+    if synthetic:
+        cdir = Path(corpus_dir) if corpus_dir else out.parent / f".{out.name}.corpus"
+        roots = synth_corpus(cdir, langs, words_per_language, speakers, seed, jobs)
+    else:
+        roots = [Path(d) for d in data]
+    clips = []
+    for r in roots:
+        c = read_corpus(r, languages=None if synthetic else langs or None)
+        clips.extend(c.clips)
+    if not synthetic and words_per_language:
+        # real corpora: the `words_per_language` most frequent words of each language
+        from collections import Counter
+
+        keep: set[tuple[str, str]] = set()
+        for lang in {c.language for c in clips}:
+            cnt = Counter(c.word for c in clips if c.language == lang)
+            keep |= {(lang, w) for w, _ in cnt.most_common(words_per_language)}
+        clips = [c for c in clips if (c.language, c.word) in keep]
+    classes = sorted({f"{c.language}:{c.word}" for c in clips})
+    index = {k: i for i, k in enumerate(classes)}
+    audio, idx, skipped = load_clips(clips)
+    if skipped:
+        notice(f"pretrain: skipped {skipped} unreadable clips")
+    kept = [clips[i] for i in idx]
+    y = np.array([index[f"{c.language}:{c.word}"] for c in kept], np.int32)
+    split = np.array([c.split for c in kept])
+    fe = get_frontend("mlperf")
+    noise = NoiseBank(
+        seed=seed,
+        n_synth=80,
+        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
+    ).segments
+    rng = np.random.default_rng(seed)
+    tr = split == "train"
+    t0 = time.perf_counter()
+    x_tr = fe.dequantize(fe.int8_features(augment(audio[tr], noise, rng, copies)))[..., None]
+    y_tr = np.tile(y[tr], copies)
+    ev = split != "train"
+    x_ev = fe.dequantize(fe.int8_features(audio[ev]))[..., None]
+    y_ev = y[ev]
+    feat_s = time.perf_counter() - t0
+
+    tf.keras.utils.set_random_seed(seed)
+    model = dscnn(fe.shape, len(classes), filters=filters, blocks=blocks, name="embedding_dscnn")
+    model.compile(tf.keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
+
+    def lr_at(epoch: int, _lr: float) -> float:
+        return learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+    t0 = time.perf_counter()
+    hist = model.fit(
+        x_tr, y_tr, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
+        validation_data=(x_ev, y_ev) if len(y_ev) else None,
+        callbacks=[tf.keras.callbacks.LearningRateScheduler(lr_at)],
+    )  # fmt: skip
+    train_s = time.perf_counter() - t0
+    top1 = (
+        float(np.mean(model.predict(x_ev, batch_size=256, verbose=0).argmax(1) == y_ev))
+        if len(y_ev)
+        else None
+    )
+    size = deployed_size(model, fe, 3, x_tr[:200])
+
+    per_lang: dict[str, dict[str, Any]] = {}
+    for c in kept:
+        d = per_lang.setdefault(c.language, {"words": set(), "clips": 0})
+        d["words"].add(c.word)
+        d["clips"] += 1
+    languages_doc = {
+        lang: {
+            "words": sorted(d["words"]),
+            "clips": d["clips"],
+            "hours": round(d["clips"] / 3600, 4),
+            "resource_level": resource_level(d["clips"] / 3600),
+            "word_scheme": "built-in list"
+            if lang in WORDLIST_LANGUAGES
+            else "numbers (digits read by espeak-ng)",
+        }
+        for lang, d in sorted(per_lang.items())
+    }
+    emb_params = int(embedding_model(model).count_params())
+    meta = {
+        "name": out.name,
+        "kind": "embedding",
+        "embedding_layer": EMBEDDING_LAYER,
+        "embedding_dim": int(filters),
+        "model": {
+            "builder": "dscnn",
+            "filters": filters,
+            "blocks": blocks,
+            "params_embedding": emb_params,
+            "params_pretrain_head": int(model.count_params()) - emb_params,
+        },  # fmt: skip
+        "frontend": fe.to_dict(),
+        "input_quantization": {"scale": fe.input_scale, "zero_point": fe.input_zero_point},
+        "data": {
+            "synthetic": synthetic,
+            "roots": [str(r) for r in roots] if not synthetic else None,
+            "languages": languages_doc,
+            "n_languages": len(languages_doc),
+            "n_classes": len(classes),
+            "clips": {s: int((split == s).sum()) for s in ("train", "dev", "test")},
+            "speakers_per_language": speakers if synthetic else None,
+            "seed": seed,
+        },
+        "espeak_languages_not_in_pretraining": espeak_unused(list(languages_doc)),
+        "training": {
+            "epochs": epochs,
+            "augmented_copies": copies,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "feature_seconds": round(feat_s, 1),
+            "train_seconds": round(train_s, 1),
+            "history": {k: [round(float(v), 4) for v in vs] for k, vs in hist.history.items()},
+        },  # fmt: skip
+        "figures": {
+            "measured": True,
+            "pretrain_top1_float_heldout_speakers": top1,
+            "heldout_clips": int(len(y_ev)),
+            "deployed_3class_int8": size,
+        },
+        "classes": classes,
+    }
+    with atomic_dir(out) as d:
+        model.save(d / "model.keras", include_optimizer=False)
+        (d / "tinykws.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+    return meta
+
+
+def cli_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", nargs="+", default=None, help="MSWC roots (default: synthesize a corpus)")
+    p.add_argument("--languages", default=None, help="comma-separated (default: 30 languages, no Arabic)")
+    p.add_argument("--words-per-language", type=int, default=20)
+    p.add_argument("--speakers", type=int, default=20, help="synthetic speakers per language")
+    p.add_argument("--filters", type=int, default=64)
+    p.add_argument("--blocks", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--copies", type=int, default=3, help="augmented copies of each training clip")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--corpus-dir", default=None, help="where to synthesize (default: beside --out)")
+    p.add_argument("--jobs", type=int, default=None)
+    p.add_argument("--out", required=True)
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    for name in ("words_per_language", "speakers", "filters", "blocks", "epochs", "copies"):
+        if getattr(args, name) < 1:
+            raise TinyKWSError(f"--{name.replace('_', '-')}: must be at least 1")
+    langs = [s.strip() for s in args.languages.split(",") if s.strip()] if args.languages else None
+    meta = pretrain(
+        args.out, data=args.data, languages=langs, words_per_language=args.words_per_language,
+        speakers=args.speakers, filters=args.filters, blocks=args.blocks, epochs=args.epochs,
+        copies=args.copies, seed=args.seed, corpus_dir=args.corpus_dir, jobs=args.jobs,
+    )  # fmt: skip
+    f = meta["figures"]
+    print(
+        f"embedding: {args.out} ({meta['data']['n_languages']} languages, {meta['data']['n_classes']} words)"
+    )
+    print(f"pretrain top-1 (float, held-out speakers): {f['pretrain_top1_float_heldout_speakers']}")
+    print(f"deployed with a 3-class head: {f['deployed_3class_int8']}")
+    return 0
