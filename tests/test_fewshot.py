@@ -69,7 +69,8 @@ def test_fewer_clips_than_shots(tmp_path, tiny_embedding, capsys):
     out = tmp_path / "m"
     clips = _clips(tmp_path, 3)
     rc, err = _run(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
-                    "--shots", "5", "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+                    "--shots", "5", "--embedding", str(tiny_embedding), "--out", str(out)],
+                   capsys)  # fmt: skip
     assert rc == 2
     assert "3 clip(s) given, --shots 5" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
