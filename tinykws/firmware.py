@@ -100,6 +100,19 @@ def _model_frontend(model_dir: Path | None, frontend: str | None):  # -> FrontEn
     return FrontEnd.from_dict(fe) if isinstance(fe, dict) else None
 
 
+def model_labels(model_dir: Path) -> list[str] | None:
+    """Labels in output order from a model directory's tinykws.json (None when absent)."""
+    meta_path = model_dir / "tinykws.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TinyKWSError(f"{meta_path}: cannot read: {exc}") from exc
+    labels = meta.get("labels")
+    return [str(x) for x in labels] if isinstance(labels, list) else None
+
+
 def _c_string(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -129,11 +142,13 @@ def compile_sources(
     energy_mode: bool = False,
     extra_sources: list[Path] | None = None,
     kernels: bool = True,
+    labels: list[str] | None = None,
 ) -> tuple[Path, int, int]:
     """Compile core + port + model sources (+ kernels, + features) into build_dir/firmware.elf.
 
     Returns (elf, flash_bytes, ram_bytes). `model_c_dir` holds tinykws_model.{h,c} (the graph
-    compiler's output, or a test fixture with the same interface).
+    compiler's output, or a test fixture with the same interface). `labels` (output order)
+    lets the streaming mode print keyword names and skip `_silence_`/`_unknown_`.
     """
     _check_tools()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -149,9 +164,11 @@ def compile_sources(
         f"#define TINYKWS_ENERGY_MODE {1 if energy_mode else 0}",
         f"#define TINYKWS_HAVE_FEATURES {1 if have_features else 0}",
         "#define TINYKWS_AUDIO_SAMPLES 16000",
-        "#endif",
-        "",
     ]
+    if labels:
+        safe = [re.sub(r"[^\x21-\x7e]|[,\[\]]", "_", str(lb)) or "_" for lb in labels]
+        build_info.append(f"#define TINYKWS_LABELS {{{', '.join(_c_string(lb) for lb in safe)}}}")
+    build_info += ["#endif", ""]
     atomic_write_text(build_dir / "tinykws_build_info.h", "\n".join(build_info))
     sources = sorted(CORE.glob("*.c")) + sorted(board.port_dir.glob("*.c")) + sorted(model_c_dir.glob("*.c"))
     includes = [build_dir, CORE, board.port_dir, model_c_dir]
@@ -198,6 +215,7 @@ def build_firmware(
     frontend: str | None = None,
     energy_mode: bool = False,
     audio: bool = True,
+    labels: list[str] | None = None,
 ) -> BuildResult:
     """Compile `model` (model directory or .tflite) to C and build firmware for `board`.
 
@@ -206,6 +224,8 @@ def build_firmware(
     with one, the image also accepts raw audio (the device computes the features).
     audio=False leaves the front end (and its 32 KB PCM buffer) out, as `bench` does so that
     flash and RAM are those of model plus runtime.
+    `labels` (output order) name the classes for the streaming mode; a model directory's
+    tinykws.json labels are used when not given.
     """
     from tinykws.export.compiler import compile_model
 
@@ -241,9 +261,16 @@ def build_firmware(
         "frontend": fe.name if fe_dir is not None else None,
         "audio_samples": 16000 if fe_dir is not None else 0,
     }
+    if labels is None and model_dir is not None:
+        labels = model_labels(model_dir)
+    if labels is not None and len(labels) != int(_prod(res.output_shape)):
+        raise TinyKWSError(
+            f"labels: {len(labels)} given, the model has {int(_prod(res.output_shape))} outputs"
+        )
     elf, flash, ram = compile_sources(
-        b, build_dir / "model", build_dir, info, frontend_header_dir=fe_dir, energy_mode=energy_mode
-    )
+        b, build_dir / "model", build_dir, info, frontend_header_dir=fe_dir, energy_mode=energy_mode,
+        labels=labels,
+    )  # fmt: skip
     result = BuildResult(
         board=b.name,
         elf=elf,

@@ -49,6 +49,26 @@ enum tinykws_counter_kind port_counter_kind(void);
  * Boards without the pin make this a no-op. */
 void port_timestamp_pulse(void);
 
+/* ---- Live audio and indicators (streaming detection mode, `listen`) ---- */
+
+/* Start the board's microphone at 16 kHz, 16-bit mono. Returns 0 when capturing, -1 when the
+ * board has no microphone (emulated boards: audio comes from the host with `audio N`). */
+int port_mic_start(void);
+
+/* Copy up to `max` captured samples into dst without blocking; returns how many (0 when none
+ * are ready yet). Samples are in capture order; an overrun drops the oldest. */
+int port_mic_read(int16_t *dst, int max);
+
+/* Stop the microphone (no-op when it is not running). */
+void port_mic_stop(void);
+
+/* Non-blocking read of one byte from the host link: the byte, or -1 when none is waiting
+ * (the live loop polls it so that any byte from the host stops listening). */
+int port_poll_getc(void);
+
+/* The board's user LED (lit on a detection); boards without one make this a no-op. */
+void port_led(int on);
+
 /* Board identity, from the board profile (boards/<name>.toml). */
 const char *port_board_name(void);
 uint32_t port_clock_hz(void);

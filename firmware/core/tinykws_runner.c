@@ -1,7 +1,7 @@
 /*
  * tinykws firmware core: the EEMBC EnergyRunner / MLPerf Tiny serial protocol plus the
  * tinykws extensions (info, raw int8 output, instruction/cycle counts, per-op profile,
- * raw-audio input). The full protocol is documented in firmware/PROTOCOL.md.
+ * raw-audio input, streaming detection). The full protocol is documented in firmware/PROTOCOL.md.
  *
  * Portable: only talks to the board through tinykws_port.h, and to the model through the
  * compiled graph's tinykws_model.h (tinykws_invoke). No heap, no printf.
@@ -19,7 +19,7 @@
 #endif
 
 #define CMD_MAX 80u /* EEMBC: a command is at most 80 characters */
-#define MAX_TOKENS 4
+#define MAX_TOKENS 8
 
 #ifndef TINYKWS_AUDIO_SAMPLES
 #define TINYKWS_AUDIO_SAMPLES 16000
@@ -472,12 +472,310 @@ static void cmd_features(void)
 }
 #endif
 
+#if TINYKWS_HAVE_FEATURES
+/* ---- streaming detection (`listen`, `audio N`): see PROTOCOL.md ----
+ *
+ * A ring buffer holds the last second of 16 kHz audio (silence before the stream starts).
+ * Every hop the window is copied out oldest-first, its features are computed by the same C
+ * front end as raw-audio mode, and the model runs. The posteriors of the last avg/hop
+ * inferences are averaged per class; the best keyword class (labels starting with '_' are
+ * not keywords) is a detection when its average reaches the threshold and the previous
+ * detection is at least the suppression time old. Timestamps are ms of audio since start. */
+#define SR_PER_MS 16u
+#define SMOOTH_MAX 16u
+
+#ifdef TINYKWS_LABELS
+static const char *const g_labels[] = TINYKWS_LABELS;
+#define NUM_LABELS (sizeof(g_labels) / sizeof(g_labels[0]))
+#else
+#define NUM_LABELS 0u
+#endif
+
+static int16_t g_ring[TINYKWS_AUDIO_SAMPLES];
+static uint32_t g_ring_pos;        /* next write index (= oldest sample) */
+static uint32_t g_stream_samples;  /* samples since the stream started */
+static uint32_t g_hop_ms = 250u, g_avg_ms = 500u, g_thr_milli = 600u, g_sup_ms = 1000u;
+static uint32_t g_verbose;
+static int16_t g_hist[SMOOTH_MAX][TINYKWS_OUTPUT_SIZE]; /* q - zero_point per inference */
+static uint32_t g_hist_n, g_hist_pos;
+static uint8_t g_streaming, g_have_detect, g_led;
+static uint32_t g_last_detect_ms;
+
+static int is_keyword(uint32_t c)
+{
+#ifdef TINYKWS_LABELS
+    return c >= NUM_LABELS || g_labels[c][0] != '_';
+#else
+    (void)c;
+    return 1;
+#endif
+}
+
+static void put_label(uint32_t c)
+{
+#ifdef TINYKWS_LABELS
+    if (c < NUM_LABELS) {
+        io_puts(g_labels[c]);
+        return;
+    }
+#endif
+    io_puts("class");
+    io_put_u64(c);
+}
+
+static void stream_reset(void)
+{
+    memset(g_ring, 0, sizeof(g_ring));
+    g_ring_pos = 0;
+    g_stream_samples = 0;
+    g_hist_n = 0;
+    g_hist_pos = 0;
+    g_have_detect = 0;
+    g_db_pos = 0; /* the db buffer is the window's scratch while listening */
+    g_db_size = 0;
+    g_have_results = 0;
+    g_streaming = 1;
+    if (g_led) {
+        port_led(0);
+        g_led = 0;
+    }
+}
+
+static void print_int8s(const char *prefix, const int8_t *v, int n)
+{
+    int i;
+    io_puts(prefix);
+    for (i = 0; i < n; i++) {
+        if (i) {
+            port_putc(',');
+        }
+        io_put_i32(v[i]);
+    }
+    io_putline("]");
+}
+
+static void stream_hop(void)
+{
+    uint32_t i, c, k, n_avg, window, best = 0;
+    int32_t best_sum = 0;
+    int rc;
+    int found = 0;
+    int32_t score_milli;
+    uint32_t ms = (uint32_t)((uint64_t)g_stream_samples / SR_PER_MS);
+
+    for (i = 0; i < TINYKWS_AUDIO_SAMPLES; i++) {
+        g_db.pcm[i] = g_ring[(g_ring_pos + i) % TINYKWS_AUDIO_SAMPLES];
+    }
+    tinykws_features_int8(g_db.pcm, TINYKWS_AUDIO_SAMPLES, g_input);
+    rc = tinykws_invoke(g_input, g_output);
+    if (rc != 0) {
+        io_puts("e-[Invoke failed: ");
+        io_put_i32(rc);
+        io_putline("]");
+        return;
+    }
+    g_have_results = 1;
+    for (c = 0; c < TINYKWS_OUTPUT_SIZE; c++) {
+        g_hist[g_hist_pos][c] = (int16_t)(g_output[c] - (TINYKWS_OUTPUT_ZERO_POINT));
+    }
+    g_hist_pos = (g_hist_pos + 1u) % SMOOTH_MAX;
+    if (g_hist_n < SMOOTH_MAX) {
+        g_hist_n++;
+    }
+    window = g_avg_ms / g_hop_ms;
+    n_avg = g_hist_n < window ? g_hist_n : window;
+    for (c = 0; c < TINYKWS_OUTPUT_SIZE; c++) {
+        int32_t sum = 0;
+        if (!is_keyword(c)) {
+            continue;
+        }
+        for (k = 1; k <= n_avg; k++) {
+            sum += g_hist[(g_hist_pos + SMOOTH_MAX - k) % SMOOTH_MAX][c];
+        }
+        if (!found || sum > best_sum) {
+            best_sum = sum;
+            best = c;
+            found = 1;
+        }
+    }
+    {
+        float score = (float)best_sum / (float)n_avg * (float)(TINYKWS_OUTPUT_SCALE);
+        score_milli = (int32_t)(score * 1000.0f + 0.5f);
+    }
+    if (g_verbose >= 2u) {
+        print_int8s("m-features-[", g_input, TINYKWS_INPUT_SIZE);
+        print_int8s("m-results-int8-[", g_output, TINYKWS_OUTPUT_SIZE);
+    }
+    if (g_verbose >= 1u) {
+        io_puts("m-hop-[");
+        io_put_u64(ms);
+        port_putc(',');
+        io_put_u64(best);
+        port_putc(',');
+        io_put_milli(score_milli);
+        io_putline("]");
+    }
+    if (found && score_milli >= (int32_t)g_thr_milli &&
+        (!g_have_detect || ms - g_last_detect_ms >= g_sup_ms)) {
+        g_have_detect = 1;
+        g_last_detect_ms = ms;
+        port_led(1);
+        g_led = 1;
+        io_puts("m-detect-[");
+        put_label(best);
+        port_putc(',');
+        io_put_u64(best);
+        port_putc(',');
+        io_put_u64(ms);
+        port_putc(',');
+        io_put_milli(score_milli);
+        io_putline("]");
+    } else if (g_led && ms - g_last_detect_ms >= g_sup_ms) {
+        port_led(0);
+        g_led = 0;
+    }
+}
+
+static void stream_feed(int16_t s)
+{
+    g_ring[g_ring_pos] = s;
+    g_ring_pos = (g_ring_pos + 1u) % TINYKWS_AUDIO_SAMPLES;
+    g_stream_samples++;
+    if (g_stream_samples % (g_hop_ms * SR_PER_MS) == 0u) {
+        stream_hop();
+    }
+}
+
+/* audio N: the next 2N bytes on the link are N little-endian int16 samples (binary, right
+ * after the '%'). They are always consumed, so an error never desynchronizes the link. */
+static void cmd_audio(int ntok, char **tok)
+{
+    uint32_t n, i;
+    if (ntok < 2 || parse_u32(tok[1], &n) != 0 || n == 0u || n > 1000000u) {
+        io_putline("e-[Command 'audio' requires a sample count 1..1000000]");
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        int lo = port_getc();
+        int hi = port_getc();
+        if (g_streaming) {
+            stream_feed((int16_t)(uint16_t)((uint32_t)(lo & 0xff) | ((uint32_t)(hi & 0xff) << 8)));
+        }
+    }
+    if (!g_streaming) {
+        io_putline("e-[Not listening: send 'listen start' first]");
+        return;
+    }
+    io_puts("m-audio-[");
+    io_put_u64(g_stream_samples);
+    io_putline("]");
+}
+
+static void print_listen_cfg(void)
+{
+    io_puts("m-listen-cfg-[");
+    io_put_u64(g_hop_ms);
+    port_putc(',');
+    io_put_u64(g_avg_ms);
+    port_putc(',');
+    io_put_u64(g_thr_milli);
+    port_putc(',');
+    io_put_u64(g_sup_ms);
+    port_putc(',');
+    io_put_u64(g_verbose);
+    io_putline("]");
+}
+
+static void listen_mic(uint32_t seconds)
+{
+    static int16_t buf[64];
+    if (port_mic_start() != 0) {
+        io_putline("e-[No microphone on this board: stream audio with 'listen start' and 'audio N']");
+        return;
+    }
+    stream_reset();
+    io_putline("m-listen-[mic]");
+    for (;;) {
+        int i, n = port_mic_read(buf, (int)(sizeof(buf) / sizeof(buf[0])));
+        for (i = 0; i < n; i++) {
+            stream_feed(buf[i]);
+        }
+        if (port_poll_getc() >= 0) {
+            break;
+        }
+        if (seconds && g_stream_samples >= seconds * 16000u) {
+            break;
+        }
+    }
+    port_mic_stop();
+    g_streaming = 0;
+    io_puts("m-listen-done-[");
+    io_put_u64(g_stream_samples);
+    io_putline("]");
+}
+
+/* listen cfg HOP AVG THR SUP [VERBOSE] | listen start | listen mic [SECONDS] | listen stop |
+ * listen (prints the configuration) */
+static void cmd_listen(int ntok, char **tok)
+{
+    if (ntok < 2) {
+        print_listen_cfg();
+        return;
+    }
+    if (strcmp(tok[1], "cfg") == 0) {
+        uint32_t v[5];
+        int i;
+        v[4] = g_verbose;
+        if (ntok < 6) {
+            io_putline("e-[Command 'listen cfg' requires HOP_MS AVG_MS THRESHOLD_MILLI SUPPRESS_MS [VERBOSE]]");
+            return;
+        }
+        for (i = 0; i < 5 && i + 2 < ntok; i++) {
+            if (parse_u32(tok[i + 2], &v[i]) != 0) {
+                err2("Not a number: ", tok[i + 2]);
+                return;
+            }
+        }
+        if (v[0] < 10u || v[0] > 1000u || v[1] < v[0] || v[1] / v[0] > SMOOTH_MAX || v[2] > 1000u ||
+            v[3] > 60000u || v[4] > 2u) {
+            io_putline("e-[listen cfg: need 10<=HOP<=1000 ms, HOP<=AVG<=16*HOP, THRESHOLD<=1000, "
+                       "SUPPRESS<=60000, VERBOSE 0..2]");
+            return;
+        }
+        g_hop_ms = v[0];
+        g_avg_ms = v[1];
+        g_thr_milli = v[2];
+        g_sup_ms = v[3];
+        g_verbose = v[4];
+        print_listen_cfg();
+    } else if (strcmp(tok[1], "start") == 0) {
+        stream_reset();
+        io_putline("m-listen-[host]");
+    } else if (strcmp(tok[1], "stop") == 0) {
+        g_streaming = 0;
+        io_puts("m-listen-done-[");
+        io_put_u64(g_stream_samples);
+        io_putline("]");
+    } else if (strcmp(tok[1], "mic") == 0) {
+        uint32_t seconds = 0;
+        if (ntok > 2 && parse_u32(tok[2], &seconds) != 0) {
+            err2("Not a number: ", tok[2]);
+            return;
+        }
+        listen_mic(seconds);
+    } else {
+        err2("Unknown listen subcommand: ", tok[1]);
+    }
+}
+#endif
+
 static void cmd_help(void)
 {
     io_putline("tinykws firmware (EnergyRunner protocol + tinykws extensions, see PROTOCOL.md)");
     io_putline("name | profile | timestamp | help | results | info");
     io_putline("db load N | db HEX | db rand SEED [N] | infer N [W=10] | ops [N=1]");
     io_putline("mode [features|audio] | features");
+    io_putline("listen [cfg HOP AVG THR SUP [V] | start | stop | mic [S]] | audio N (+2N bytes)");
 }
 
 static void dispatch(char *line)
@@ -529,6 +827,19 @@ static void dispatch(char *line)
 #if TINYKWS_HAVE_FEATURES
     } else if (strcmp(tok[0], "features") == 0) {
         cmd_features();
+    } else if (strcmp(tok[0], "listen") == 0) {
+        cmd_listen(ntok, tok);
+    } else if (strcmp(tok[0], "audio") == 0) {
+        cmd_audio(ntok, tok);
+#else
+    } else if (strcmp(tok[0], "listen") == 0 || strcmp(tok[0], "audio") == 0) {
+        uint32_t n = 0, i;
+        if (tok[0][0] == 'a' && ntok > 1 && parse_u32(tok[1], &n) == 0 && n <= 1000000u) {
+            for (i = 0; i < 2u * n; i++) { /* keep the link in step: consume the samples */
+                (void)port_getc();
+            }
+        }
+        io_putline("e-[Streaming mode not built in: no C feature front end in this image]");
 #endif
     } else {
         err2("Unknown command: ", tok[0]);

@@ -184,9 +184,9 @@ class DeviceClient:
                 return lines
             lines.append(line)
 
-    def _exchange(self, cmd: str, timeout: float) -> list[str]:
+    def _exchange(self, cmd: str, timeout: float, payload: bytes = b"") -> list[str]:
         deadline = time.monotonic() + timeout
-        self._write(cmd.encode("ascii") + b"%")
+        self._write(cmd.encode("ascii") + b"%" + payload)
         lines: list[str] = []
         while True:
             line = self._readline(deadline, f"'{cmd}'", lines)
@@ -203,11 +203,14 @@ class DeviceClient:
             if line:
                 lines.append(line)
 
-    def command(self, cmd: str, timeout: float | None = None, retries: int = 1) -> list[str]:
+    def command(
+        self, cmd: str, timeout: float | None = None, retries: int = 1, payload: bytes = b""
+    ) -> list[str]:
         """Send `cmd` (without '%'), return the reply lines before `m-ready`.
 
         Garbage in the reply of a command that is safe to repeat leads to one resync
         (drain the line, then repeat); device errors (`e-[...]`) raise DeviceCommandError.
+        `payload` is binary data sent right after the '%' (the `audio N` samples).
         """
         if len(cmd) > MAX_CMD:
             raise DeviceError(f"{self.name}: command longer than {MAX_CMD} characters: {cmd[:30]}...")
@@ -215,7 +218,7 @@ class DeviceClient:
         attempt = 0
         while True:
             try:
-                lines = self._exchange(cmd, timeout or self.timeout)
+                lines = self._exchange(cmd, timeout or self.timeout, payload)
                 break
             except DeviceGarbage:
                 if not safe or attempt >= retries:

@@ -142,5 +142,35 @@ void port_timestamp_pulse(void)
     /* The emulated boards have no timestamp pin that anything could observe. */
 }
 
+/* No microphone on the emulated boards: the host streams audio over the UART (`audio N`). */
+int port_mic_start(void) { return -1; }
+int port_mic_read(int16_t *dst, int max)
+{
+    (void)dst;
+    (void)max;
+    return 0;
+}
+void port_mic_stop(void) {}
+
+int port_poll_getc(void)
+{
+    int c = -1;
+    irq_off();
+    if (g_tail != g_head) {
+        c = g_ring[g_tail];
+        g_tail = (g_tail + 1u) % RING_SIZE;
+    } else if (UART_STATE & STATE_RXFULL) {
+        c = (int)(uint8_t)UART_DATA;
+    }
+    UART_CTRL |= CTRL_RXINTEN;
+    irq_on();
+    return c;
+}
+
+void port_led(int on)
+{
+    (void)on; /* the MPS2 LEDs are not visible to anyone in QEMU */
+}
+
 const char *port_board_name(void) { return TINYKWS_BOARD_NAME; }
 uint32_t port_clock_hz(void) { return TINYKWS_CLOCK_HZ; }
