@@ -31,6 +31,12 @@ FAST = [
 ]
 
 
+def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    """`tinykws train` on the tone corpus with the small, fast model settings."""
+    return ["train", "--data", str(corpus), "--language", "en", "--keywords", KEYWORDS, "--seed", "1",
+            "--out", str(out), *FAST, *extra]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return make_mswc(tmp_path_factory.mktemp("corpus"))
@@ -39,22 +45,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tones"
-    rc = cli.main(
-        [
-            "train",
-            "--data",
-            str(corpus),
-            "--language",
-            "en",
-            "--keywords",
-            KEYWORDS,
-            "--seed",
-            "1",
-            "--out",
-            str(out),
-            *FAST,
-        ]
-    )
+    rc = cli.main(train_args(corpus, out))
     assert rc == 0
     return out
 
@@ -110,25 +101,7 @@ def test_evaluate_json_and_plot(trained, corpus, tmp_path, capsys):
 
 def test_training_is_deterministic(trained, corpus, tmp_path):
     out = tmp_path / "again"
-    assert (
-        cli.main(
-            [
-                "train",
-                "--data",
-                str(corpus),
-                "--language",
-                "en",
-                "--keywords",
-                KEYWORDS,
-                "--seed",
-                "1",
-                "--out",
-                str(out),
-                *FAST,
-            ]
-        )
-        == 0
-    )
+    assert cli.main(train_args(corpus, out)) == 0
     assert (out / "model_int8.tflite").read_bytes() == (trained / "model_int8.tflite").read_bytes()
 
 
@@ -147,20 +120,7 @@ def test_resume_after_crash(trained, corpus, tmp_path, monkeypatch):
                 raise KeyboardInterrupt  # the user pressed ^C (or the machine died) mid-run
 
     monkeypatch.setattr(tr, "_save_keras_atomic", crash_after_two_epochs)
-    args = [
-        "train",
-        "--data",
-        str(corpus),
-        "--language",
-        "en",
-        "--keywords",
-        KEYWORDS,
-        "--seed",
-        "1",
-        "--out",
-        str(out),
-        *FAST,
-    ]
+    args = train_args(corpus, out)
     assert cli.main(args) == 130
     assert not out.exists()  # no half model
     state = json.loads((tr.checkpoint_dir(out) / "state.json").read_text())
@@ -248,24 +208,7 @@ def test_model_dir_write_on_full_disk_leaves_nothing(corpus, tmp_path, monkeypat
 
     monkeypatch.setattr(fs.os, "replace", full)
     out = tmp_path / "tones_full"
-    rc = cli.main(
-        [
-            "train",
-            "--data",
-            str(corpus),
-            "--language",
-            "en",
-            "--keywords",
-            KEYWORDS,
-            "--seed",
-            "1",
-            "--out",
-            str(out),
-            *FAST,
-            "--epochs",
-            "1",
-        ]
-    )
+    rc = cli.main(train_args(corpus, out, "--epochs", "1"))
     assert rc == 2
     assert "disk full" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == [".tones_full.ckpt"]  # checkpoint kept

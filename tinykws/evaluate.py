@@ -8,7 +8,6 @@ dequantized, so the two columns differ only by quantization of the network itsel
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -119,32 +118,6 @@ def map_label(word: str, labels: list[str]) -> int:
     raise TinyKWSError(f"--data: clips of '{word}' match no label and the model has no _unknown_ class")
 
 
-def read_eembc_inputs(inputs: Path, n_features: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read `y_labels.csv` (file,classes,label) and the int8 .bin files beside it."""
-    ylab = inputs / "y_labels.csv"
-    if not ylab.exists():
-        raise TinyKWSError(f"--inputs: {ylab} not found (EEMBC layout: y_labels.csv + .bin files)")
-    xs, ys, names = [], [], []
-    with ylab.open(newline="") as f:
-        for row in csv.reader(f):
-            if not row or row[0].strip().lower() == "file":
-                continue
-            if len(row) < 3:
-                raise TinyKWSError(f"{ylab}: row {row!r} is not 'file,classes,label'")
-            p = inputs / row[0].strip()
-            if not p.exists():
-                raise TinyKWSError(f"{ylab}: listed file {p} does not exist")
-            x = np.fromfile(p, dtype=np.int8)
-            if x.size != n_features:
-                raise TinyKWSError(f"{p}: {x.size} bytes, the model expects {n_features}")
-            xs.append(x)
-            ys.append(int(row[2]))
-            names.append(row[0].strip())
-    if not xs:
-        raise TinyKWSError(f"{ylab}: lists no inputs")
-    return np.stack(xs), np.array(ys, np.int64), names
-
-
 def _load_model(model: Path, labels: list[str] | None, frontend: str | None) -> dict[str, Any]:
     """A model directory or a bare .tflite (+ --labels) -> tflite bytes, keras model, labels, fe."""
     from tinykws.features import FrontEnd, get_frontend
@@ -206,7 +179,9 @@ def evaluate(
             raise TinyKWSError(f"{model}: has no model_int8.tflite to run on int8 inputs")
         scale, zp = TFLMRunner(m["tflite"]).input_quant
         n_feat = int(np.prod(fe.shape))
-        q, y, _ = read_eembc_inputs(inputs, n_feat)
+        from tinykws.bench import load_eembc_inputs
+
+        q, y = load_eembc_inputs(inputs, n_feat)
         result = evaluate_features(labels_, q, y, m["tflite"], m["keras"], fe, (scale, zp))
         source = str(inputs)
     else:
