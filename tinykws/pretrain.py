@@ -224,6 +224,20 @@ def deployed_size(classifier: Any, fe: Any, n_classes: int, calib: np.ndarray) -
     }
 
 
+def _EpochNotice(epochs: int) -> Any:  # noqa: N802 (a class factory: tf imported lazily)
+    """A Keras callback that prints one line per epoch (unless progress is disabled)."""
+    import tensorflow as tf
+
+    from tinykws.progress import enabled
+
+    def line(epoch: int, logs: dict[str, float] | None) -> None:
+        if enabled():
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in (logs or {}).items() if "acc" in k or "loss" in k)
+            notice(f"pretrain: epoch {epoch + 1}/{epochs}: {shown}")
+
+    return tf.keras.callbacks.LambdaCallback(on_epoch_end=line)
+
+
 def pretrain(
     out: str | Path,
     data: list[str | Path] | None = None,
@@ -300,7 +314,11 @@ def pretrain(
 
     tf.keras.utils.set_random_seed(seed)
     model = dscnn(fe.shape, len(classes), filters=filters, blocks=blocks, name="embedding_dscnn")
-    model.compile(tf.keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
 
     def lr_at(epoch: int, _lr: float) -> float:
         return learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
@@ -309,7 +327,7 @@ def pretrain(
     hist = model.fit(
         x_tr, y_tr, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
         validation_data=(x_ev, y_ev) if len(y_ev) else None,
-        callbacks=[tf.keras.callbacks.LearningRateScheduler(lr_at)],
+        callbacks=[tf.keras.callbacks.LearningRateScheduler(lr_at), _EpochNotice(epochs)],
     )  # fmt: skip
     train_s = time.perf_counter() - t0
     top1 = (
@@ -380,7 +398,8 @@ def pretrain(
         "classes": classes,
     }
     with atomic_dir(out) as d:
-        model.save(d / "model.keras", include_optimizer=False)
+        # only the embedding ships (the pretraining head is of no use to a new keyword): smaller
+        embedding_model(model).save(d / "model.keras")
         (d / "tinykws.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     return meta
 
