@@ -51,6 +51,11 @@ class BenchResult:
     energy_source: str
     ops: list[tuple[str, int]] = field(default_factory=list)
     tflite_bytes: int = 0
+    # Measured energy (monitor) details and always-on power; in the JSON only when asked for
+    # (--energy or --rate), so that the documented key set of a plain bench stays exact.
+    extra: dict[str, Any] = field(default_factory=dict)
+    always_on_uw: float | None = None
+    always_on_rate_hz: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"top1": self.top1, "n": self.n, "bitexact": self.bitexact}
@@ -66,6 +71,7 @@ class BenchResult:
             energy_uj_per_inference=round(self.energy_uj_per_inference, 3),
             energy_source=self.energy_source,
         )
+        d.update(self.extra)
         return d
 
 
@@ -148,14 +154,35 @@ def bench(
     with_ops: bool = False,
     build_dir: str | os.PathLike[str] | None = None,
     timeout: float = 60.0,
+    energy: str | None = None,
+    energy_port: str | None = None,
+    rate_hz: float | None = None,
+    volts: float | None = None,
+    min_window_s: float | None = None,
 ) -> BenchResult:
-    """Build `model` for `board`, run it over serial, and measure it (see module docstring)."""
+    """Build `model` for `board`, run it over serial, and measure it (see module docstring).
+
+    energy='lpm01a'|'ppk2' with `energy_port` measures µJ per inference with that monitor
+    (a real board running the energy-mode image, at the profile's energy baud rate; MLPerf
+    Tiny's rules, tinykws.device.energy). Without a monitor the energy is the board profile's
+    estimate. `rate_hz` adds the always-on average power at that many inferences per second.
+    """
     from tinykws.device.qemu import open_board
     from tinykws.firmware import build_firmware
     from tinykws.tflm import TFLMRunner
 
     b = board if isinstance(board, Board) else load_board(board)
-    res = build_firmware(b, model, build_dir, audio=False)  # features mode: model + runtime only
+    if energy is not None:
+        if energy not in ("lpm01a", "ppk2"):
+            raise TinyKWSError(f"--energy {energy}: unknown monitor; one of lpm01a, ppk2")
+        if energy_port is None:
+            raise TinyKWSError(f"--energy {energy}: needs --energy-port (the monitor's serial port)")
+        if port is None or b.emulated:
+            raise TinyKWSError(
+                f"--energy {energy}: measures a real board (--port); {b.name} is emulated: "
+                "its energy is the profile's estimate"
+            )
+    res = build_firmware(b, model, build_dir, audio=False, energy_mode=energy is not None)
     seeds: list[int] | None = None
     if inputs is not None:
         xs, ys = load_eembc_inputs(inputs, res.input_size)
@@ -171,21 +198,36 @@ def bench(
 
     got = np.zeros_like(want)
     pipeline = port is None and b.flash_method == "qemu"
-    with open_board(b, res.elf, port, timeout=timeout) as dev:
+    measured = None
+    baud = b.energy_baud if energy is not None else None
+    with open_board(b, res.elf, port, timeout=timeout, baud=baud) as dev:
         for i in progress(range(len(xs)), desc=f"bench {res.model_name} on {b.name}", total=len(xs)):
             got[i] = _run_one(dev, xs[i], pipeline, timeout, None if seeds is None else seeds[i])
         dev.load(xs[0].tobytes(), pipeline=pipeline)
         timing = dev.infer(TIMING_N, TIMING_WARMUP, timeout=timeout)
         ops = dev.ops(TIMING_N, timeout=timeout) if with_ops else []
+        if energy is not None and timing.per_inference is not None:
+            measured = _measure_energy(
+                dev, b, energy, energy_port, timing.per_inference / b.clock_hz * 1e6, volts, min_window_s
+            )
     per = timing.per_inference
     unit = timing.counter_unit or "instructions"
     if per is None:
         raise TinyKWSError(f"{b.name}: the device reported no instruction or cycle count")
     bitexact = int(np.sum(np.all(got == want, axis=1)))
     top1 = float(np.mean(np.argmax(got, axis=1) == ys)) if ys is not None else None
-    # Energy: the board's datasheet model, one cycle per instruction on emulated boards.
-    energy = b.energy.uj_per_cycles(per)
-    return BenchResult(
+    # Energy: the board's datasheet model, one cycle per instruction on emulated boards, unless
+    # a monitor measured it.
+    energy_uj = b.energy.uj_per_cycles(per)
+    source = "estimate"
+    extra: dict[str, Any] = {}
+    if measured is not None:
+        extra.update(measured.to_json())
+        extra.pop("energy_source")
+        extra.pop("energy_uj_per_inference")
+        if measured.uj_per_inference is not None:
+            energy_uj, source = measured.uj_per_inference, f"measured ({measured.monitor})"
+    result = BenchResult(
         board=b.name,
         model=res.model_name,
         emulated=unit == "instructions",
@@ -198,11 +240,53 @@ def bench(
         arena_bytes=res.arena_bytes,
         flash_bytes=res.flash_bytes,
         ram_bytes=res.ram_bytes,
-        energy_uj_per_inference=energy,
-        energy_source="estimate",
+        energy_uj_per_inference=energy_uj,
+        energy_source=source,
         ops=ops,
         tflite_bytes=res.tflite_bytes,
+        extra=extra,
     )
+    in_json = rate_hz is not None or measured is not None
+    add_always_on(result, b, rate_hz if rate_hz is not None else 1.0, volts, in_json=in_json)
+    return result
+
+
+def add_always_on(r: BenchResult, b: Board, rate_hz: float, volts: float | None, in_json: bool) -> None:
+    """Always-on average power at `rate_hz` inferences per second: the inference's energy per
+    second plus the profile's sleep current between inferences (µW). On emulated boards the
+    time per inference is an estimate (one instruction per cycle at the profile's clock)."""
+    from tinykws.device.energy import always_on_uw
+
+    us = r.us_per_inference if r.us_per_inference is not None else r.per_inference / b.clock_hz * 1e6
+    v = volts if volts is not None else b.energy.volts
+    try:
+        p = always_on_uw(r.energy_uj_per_inference, us, rate_hz, b.energy.sleep_ua, v)
+    except TinyKWSError as exc:
+        notice(str(exc))
+        return
+    r.always_on_uw, r.always_on_rate_hz = p, rate_hz
+    if in_json:
+        r.extra.update(
+            always_on_uw=round(p, 3),
+            always_on_rate_hz=rate_hz,
+            always_on_source=("measured energy" if r.energy_source.startswith("measured") else "estimate")
+            + f" + sleep current {b.energy.sleep_ua:g} uA from the profile",
+        )
+
+
+def _measure_energy(dev, b: Board, monitor: str, port: str, us: float, volts: float | None, min_window_s):
+    """Energy with a monitor; a monitor that fails to open is a clear error, a fault mid-run
+    returns the windows already measured, marked incomplete."""
+    from tinykws.device.energy import LPM01A, MIN_WINDOW_S, PPK2, measure_energy
+
+    mon = LPM01A(port) if monitor == "lpm01a" else PPK2(port)
+    try:
+        return measure_energy(
+            dev, mon, us, volts=volts if volts is not None else b.energy.volts,
+            min_window_s=min_window_s if min_window_s is not None else MIN_WINDOW_S,
+        )  # fmt: skip
+    finally:
+        mon.close()
 
 
 def format_result(r: BenchResult, board: Board) -> str:
@@ -218,11 +302,26 @@ def format_result(r: BenchResult, board: Board) -> str:
         )
     lines.append(f"  arena             {r.arena_bytes:,} bytes")
     lines.append(f"  flash / RAM       {r.flash_bytes:,} / {r.ram_bytes:,} bytes")
-    lines.append(
-        f"  energy            {r.energy_uj_per_inference:,.1f} uJ per inference "
-        f"({r.energy_source}: {board.energy.reference_mcu} datasheet"
-        f"{', 1 cycle per instruction' if r.emulated else ''})"
-    )
+    if r.energy_source == "estimate":
+        lines.append(
+            f"  energy            {r.energy_uj_per_inference:,.1f} uJ per inference "
+            f"({r.energy_source}: {board.energy.reference_mcu} datasheet"
+            f"{', 1 cycle per instruction' if r.emulated else ''})"
+        )
+    else:
+        lines.append(
+            f"  energy            {r.energy_uj_per_inference:,.2f} uJ per inference ({r.energy_source}, "
+            f"median of {len(r.extra.get('energy_windows_uj', []))} windows of "
+            f"{r.extra.get('energy_inferences_per_window')} inferences)"
+        )
+    if r.extra.get("energy_complete") is False:
+        lines.append(f"  energy INCOMPLETE {r.extra.get('energy_error')}")
+    if r.always_on_uw is not None:
+        lines.append(
+            f"  always-on power   {r.always_on_uw:,.1f} uW at {r.always_on_rate_hz:g} inference(s)/s "
+            f"({'measured energy' if r.energy_source.startswith('measured') else 'estimate'}"
+            f" + sleep {board.energy.sleep_ua:g} uA)"
+        )
     for name, v in r.ops:
         lines.append(f"    {name:<20} {v:>12,} {r.counter_unit}")
     return "\n".join(lines)
@@ -269,6 +368,10 @@ def cli_configure_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", default=None, help="EEMBC folder: y_labels.csv + .bin")
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--ops", action="store_true", help="also print the per-op breakdown")
+    parser.add_argument("--energy", choices=("lpm01a", "ppk2"), default=None, help="power monitor")
+    parser.add_argument("--energy-port", default=None, help="serial port of the power monitor")
+    parser.add_argument("--rate", type=float, default=None, help="always-on power at this many inferences/s")
+    parser.add_argument("--volts", type=float, default=None, help="supply voltage (default: the profile's)")
 
 
 def cli_run_bench(args: argparse.Namespace) -> int:
@@ -277,7 +380,8 @@ def cli_run_bench(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     r = bench(
         board, args.model, inputs=args.inputs, port=args.port, n=args.n, seed=args.seed,
-        with_ops=args.ops, timeout=args.timeout,
+        with_ops=args.ops, timeout=args.timeout, energy=args.energy, energy_port=args.energy_port,
+        rate_hz=args.rate, volts=args.volts,
     )  # fmt: skip
     print(format_result(r, board))
     if args.json:

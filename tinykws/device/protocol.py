@@ -88,7 +88,8 @@ def open_port(port: str, baud: int = 115200, timeout: float = 0.1):  # -> serial
         return serial.Serial(port, baudrate=baud, timeout=timeout, exclusive=True)
     except serial.SerialException as exc:
         msg = str(exc)
-        if "lock" in msg.lower() or "busy" in msg.lower() or "Errno 16" in msg:
+        why = msg.replace(port, "").lower()  # the port's own name may contain "busy" or "lock"
+        if "lock" in why or "busy" in why or "errno 16" in why:
             raise PortBusy(
                 f"{port}: port is busy: another program has it open (close the serial monitor, "
                 "or the other tinykws run, and try again)"

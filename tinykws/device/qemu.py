@@ -151,8 +151,9 @@ class QemuBoard:
 
 @contextlib.contextmanager
 def open_board(board, elf: str | os.PathLike[str] | None = None, port: str | None = None,
-               timeout: float = 20.0) -> Iterator[DeviceClient]:  # fmt: skip
-    """A DeviceClient for `board`: QEMU for emulated boards, the serial `port` for real ones."""
+               timeout: float = 20.0, baud: int | None = None) -> Iterator[DeviceClient]:  # fmt: skip
+    """A DeviceClient for `board`: QEMU for emulated boards, the serial `port` for real ones
+    (at `baud`, default the profile's; energy runs use its energy baud rate)."""
     if port is None and board.flash_method == "qemu":
         if elf is None:
             raise TinyKWSError(f"{board.name}: no firmware image to run")
@@ -161,7 +162,7 @@ def open_board(board, elf: str | os.PathLike[str] | None = None, port: str | Non
         return
     if port is None:
         raise TinyKWSError(f"{board.name}: a real board needs --port (e.g. /dev/ttyACM0)")
-    ser = open_port(port, baud=board.baud, timeout=0.05)
+    ser = open_port(port, baud=baud or board.baud, timeout=0.05)
     dev = DeviceClient(ser, name=f"{board.name} on {port}", timeout=timeout)
     try:
         # A real board has long finished booting: resynchronize with a harmless command.
