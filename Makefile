@@ -9,7 +9,7 @@ BOARD    ?= qemu-m4
 MODEL    ?= models/demo
 PORT     ?=
 JOBS     ?= 2
-APT_PKGS := espeak-ng gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+APT_PKGS := espeak-ng gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts bossa-cli
 SYS_BINS := espeak-ng flite festival arm-none-eabi-gcc qemu-system-arm
 
 .PHONY: all sysdeps venv test lint demo bench flash clean

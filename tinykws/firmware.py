@@ -368,6 +368,14 @@ def cli_run_flash(args: argparse.Namespace) -> int:
     if board.flash_method == "qemu":
         print(f"{board.name} is emulated: nothing to flash. Run it with:\n  {qemu_command(board, res.elf)}")
         return 0
+    if board.flash_method == "bossac":
+        from tinykws.device.flasher import ARDUINO_VID, flash_bossac
+        from tinykws.progress import notice
+
+        vid = int(board.raw.get("flash", {}).get("usb_vid", ARDUINO_VID))
+        cmd = flash_bossac(res.elf, args.port, vid=vid, notice=notice)
+        print(f"flashed {board.name}: {' '.join(cmd)}")
+        return 0
     raise TinyKWSError(
         f"{board.name}: flashing with '{board.flash_method}' is not implemented in this version "
         f"(the image is built: {res.elf})"
