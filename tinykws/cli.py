@@ -33,6 +33,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "fewshot": ("tinykws.fewshot", "an int8 keyword model from ~5 clips on the pretrained embedding"),
     "fewshot-eval": ("tinykws.fewshot_eval", "few-shot protocol: F1 and streaming FRR vs FA/h"),
     "listen": ("tinykws.listen", "streaming keyword detection on a board (recording or live mic)"),
+    "report": ("tinykws.report", "one page per board and model: accuracy, latency, memory, energy"),
 }
 
 

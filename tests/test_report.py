@@ -1,0 +1,46 @@
+"""`tinykws report` for a real board without one attached (nano33): the image is built for the
+board (exact sizes), the models run on its emulated twin (qemu-m4), and latency and energy at
+the board's clock are labelled estimates; the MLPerf Tiny reference model sits beside the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tinykws.boards import load_board
+from tinykws.report import emulated_twin, report
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
+        reason="needs qemu-system-arm and arm-none-eabi-gcc",
+    ),
+]
+
+
+def test_report_nano33_estimated_from_emulated_twin(micro_speech_model, mlperf_ref_model, tmp_path):
+    assert emulated_twin(load_board("nano33")).name == "qemu-m4"
+    page = report("nano33", micro_speech_model, tmp_path, reference=mlperf_ref_model, n=2)
+    md = page.read_text()
+    assert md.startswith("# micro_speech_quantized on nano33")
+    assert "| | micro_speech_quantized | kws_ref_model | source |" in md
+    assert "emulated instructions (qemu-m4)" in md and "ms at 64 MHz" in md
+    assert "estimate: 1 cycle per emulated instruction at nano33's clock" in md
+    assert "image built for nano33; limits: flash 983,040, RAM 262,144 bytes" in md
+    assert "always-on uW at 1 inference/s" in md and "sleep current 3.2 uA" in md
+    assert "2/2 on qemu-m4" in md
+    assert (tmp_path / "memory.png").stat().st_size > 1000 and (tmp_path / "power.png").stat().st_size > 1000
+    data = json.loads((tmp_path / "report.json").read_text())
+    ms, ref = data["models"]
+    # the figures are consistent: ms = instructions / 64 MHz; energy from the nano33 model
+    inst = ms["latency"]["emulated instructions (qemu-m4)"][0]
+    assert ms["latency"]["ms at 64 MHz"][0] == pytest.approx(inst / 64e6 * 1e3)
+    b = load_board("nano33")
+    assert ms["energy_uj"] == pytest.approx(b.energy.uj_per_cycles(inst))
+    assert ms["energy_source"].startswith("estimate")
+    assert 0 < ms["flash_bytes"] < ref["flash_bytes"] < b.flash_bytes
+    p1 = ms["always_on_uw"]["1"]
+    assert p1 == pytest.approx(ms["energy_uj"] + b.energy.volts * b.energy.sleep_ua * (1 - inst / 64e6))
