@@ -101,9 +101,10 @@ def synth_corpus(
     if "ar" in languages:
         notice("pretrain: Arabic is in --languages; it is tinykws's unseen real-speech test language")
     roots = []
-    for lang in languages:
+    for lang in languages:  # check all before synthesizing any
         if not espeak_knows(lang):
             raise TinyKWSError(f"--languages: espeak-ng does not know language '{lang}'")
+    for lang in languages:
         w = (words or {}).get(lang) or language_words(lang, words_per_language)
         r = synthesize(root / lang, languages=[lang], words=w, speakers=speakers, seed=seed, jobs=jobs)
         roots.append(r.root)

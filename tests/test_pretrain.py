@@ -1,0 +1,50 @@
+"""`tinykws pretrain` on a tiny synthetic corpus: the embedding directory and its metadata."""
+
+from __future__ import annotations
+
+import json
+
+from tinykws.cli import main
+
+
+def test_pretrain_tiny(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
+    out = tmp_path / "embed"
+    rc = main(["pretrain", "--languages", "de,ka", "--words-per-language", "3", "--speakers", "3",
+               "--filters", "8", "--blocks", "1", "--epochs", "1", "--copies", "1",
+               "--corpus-dir", str(tmp_path / "corpus"), "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    meta = json.loads((out / "tinykws.json").read_text())
+    assert meta["kind"] == "embedding" and meta["embedding_dim"] == 8
+    assert meta["data"]["languages"]["de"]["words"] == sorted(["null", "eins", "zwei"])
+    assert meta["data"]["languages"]["ka"]["words"] == ["0", "1", "2"]  # numbers, read in Georgian
+    assert meta["data"]["languages"]["ka"]["resource_level"] == "low"
+    unused = meta["espeak_languages_not_in_pretraining"]
+    assert "ar" in unused and "de" not in unused and "ka" not in unused
+    size = meta["figures"]["deployed_3class_int8"]
+    assert 0 < size["tflite_bytes"] < 100_000 and 0 < size["arena_bytes"] < 65_536
+
+    import tensorflow as tf
+
+    from tinykws.pretrain import load_embedding
+
+    model, _ = load_embedding(out)
+    assert tuple(model.get_layer("flatten").output.shape)[-1] == 8
+    assert isinstance(model, tf.keras.Model)
+
+
+def test_pretrain_unknown_language(tmp_path, capsys):
+    rc = main(
+        [
+            "pretrain",
+            "--languages",
+            "de,qqz",
+            "--corpus-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "e"),
+        ]
+    )
+    assert rc == 2
+    assert "espeak-ng does not know language 'qqz'" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "c").exists()
