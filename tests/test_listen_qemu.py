@@ -93,6 +93,8 @@ def test_device_features_and_outputs_match_host(streamed):
     for f_dev, o_dev in zip(got.features, got.outputs, strict=True):
         assert np.array_equal(runner.invoke(f_dev), o_dev)
     assert [h[0] for h in got.hops] == [250 * (k + 1) for k in range(16)]
+    # every hop costs the same work (features + inference of a full window) within 1 %
+    assert max(got.hop_cost) < 1.01 * min(got.hop_cost)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,9 @@ def test_streaming_protocol_errors(fake_stream_elf, tmp_path):
         out = np.array(_fake_model(get_frontend("mlperf").int8_features(np.zeros(16000, np.int16)).ravel()))
         best = 2 + int(np.argmax(out[2:]))
         score = f"{(out[best] + 128) / 256:.3f}"
-        want = [f"m-hop-[100,{best},{score}]"]
+        cost = int(lines[0].rsplit(",", 1)[1][:-1])  # emulated instructions of the hop
+        assert 1_000_000 < cost < 50_000_000
+        want = [f"m-hop-[100,{best},{score},{cost}]"]
         if float(score) >= 0.5:
             want.append(f"m-detect-[k{best - 2},{best},100,{score}]")
         assert lines == [*want, "m-audio-[1600]"]

@@ -84,6 +84,7 @@ class ListenResult:
 
     detections: list[Detection]
     hops: list[tuple[int, int, float]] = field(default_factory=list)  # (ms, best class, score)
+    hop_cost: list[int] = field(default_factory=list)  # device counter units per hop (verbose >= 1)
     features: list[np.ndarray] = field(default_factory=list)  # int8 [490] per hop (verbose 2)
     outputs: list[np.ndarray] = field(default_factory=list)  # int8 model output per hop (verbose 2)
     samples: int = 0
@@ -197,8 +198,9 @@ def _parse_line(ln: str, res: ListenResult, labels: list[str] | None) -> Detecti
         res.detections.append(d)
         return d
     if ln.startswith("m-hop-["):
-        ms, best, score = body("m-hop-[")
+        ms, best, score, cost = body("m-hop-[")
         res.hops.append((int(ms), int(best), float(score)))
+        res.hop_cost.append(int(cost))
     elif ln.startswith("m-features-["):
         res.features.append(np.array([int(v) for v in body("m-features-[")], np.int8))
     elif ln.startswith("m-results-int8-["):

@@ -562,6 +562,7 @@ static void stream_hop(void)
     int found = 0;
     int32_t score_milli;
     uint32_t ms = (uint32_t)((uint64_t)g_stream_samples / SR_PER_MS);
+    uint64_t t0 = port_counter(), t1;
 
     for (i = 0; i < TINYKWS_AUDIO_SAMPLES; i++) {
         g_db.pcm[i] = g_ring[(g_ring_pos + i) % TINYKWS_AUDIO_SAMPLES];
@@ -602,6 +603,7 @@ static void stream_hop(void)
         float score = (float)best_sum / (float)n_avg * (float)(TINYKWS_OUTPUT_SCALE);
         score_milli = (int32_t)(score * 1000.0f + 0.5f);
     }
+    t1 = port_counter(); /* window copy + features + inference + smoothing, before any output */
     if (g_verbose >= 2u) {
         print_int8s("m-features-[", g_input, TINYKWS_INPUT_SIZE);
         print_int8s("m-results-int8-[", g_output, TINYKWS_OUTPUT_SIZE);
@@ -613,6 +615,8 @@ static void stream_hop(void)
         io_put_u64(best);
         port_putc(',');
         io_put_milli(score_milli);
+        port_putc(',');
+        io_put_u64(to_units(t1 - t0));
         io_putline("]");
     }
     if (found && score_milli >= (int32_t)g_thr_milli &&
