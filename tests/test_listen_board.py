@@ -1,0 +1,91 @@
+"""`tinykws listen --port P` without `--audio` on a real board listens live (`listen mic`): a
+stand-in board on a pseudo-terminal plays the firmware's side (no board is attached here)."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+
+import pytest
+
+
+class MicBoard(threading.Thread):
+    """Answers like the firmware on a board with a microphone: two detections, then done."""
+
+    def __init__(self, mic: bool = True):
+        super().__init__(daemon=True)
+        self.master, self._slave = os.openpty()
+        self.path = os.ttyname(self._slave)
+        self.mic = mic
+        self.cmds: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        line = b""
+        while not self.stop.is_set():
+            r, _, _ = select.select([self.master], [], [], 0.02)
+            if not r:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            for ch in data:
+                if ch != ord("%"):
+                    line += bytes([ch])
+                    continue
+                cmd, line = line.decode(), b""
+                self.cmds.append(cmd)
+                out = []
+                if cmd == "name":
+                    out = ["m-name-dut-[tinykws-nano33]"]
+                elif cmd.startswith("listen cfg"):
+                    out = ["m-listen-cfg-[250,500,600,1000,0]"]
+                elif cmd.startswith("listen mic"):
+                    if not self.mic:
+                        out = [
+                            "e-[No microphone on this board: stream audio with 'listen start' and 'audio N']"
+                        ]
+                    else:
+                        out = ["m-listen-[mic]", "m-detect-[yes,9,1500,0.912]", "m-detect-[no,3,4250,0.801]",
+                               "m-listen-done-[80000]"]  # fmt: skip
+                os.write(self.master, "".join(ln + "\r\n" for ln in (*out, "m-ready")).encode())
+
+    def close(self) -> None:
+        self.stop.set()
+        self.join(timeout=2)
+        os.close(self.master)
+        os.close(self._slave)
+
+
+def test_listen_live_on_a_board_port(mlperf_ref_model, tmp_path, capsys):
+    from tinykws.cli import main
+
+    board = MicBoard()
+    board.start()
+    out = tmp_path / "d.json"
+    try:
+        argv = ["listen", "--board", "nano33", "--model", str(mlperf_ref_model), "--frontend", "mlperf",
+                "--labels", "mlperf", "--port", board.path, "--seconds", "5", "--json", str(out)]  # fmt: skip
+        assert main(argv) == 0
+    finally:
+        board.close()
+    assert "listen mic 5" in board.cmds and "listen cfg 250 500 600 1000 0" in board.cmds
+    text = capsys.readouterr().out
+    assert "1.500 s  yes" in text and "4.250 s  no" in text and "2 detection(s) in 5.00 s" in text
+    assert out.read_text().count('"label"') == 2
+
+
+def test_listen_live_without_microphone(mlperf_ref_model, tmp_path):
+    from tinykws.device.protocol import DeviceCommandError
+    from tinykws.listen import listen
+
+    board = MicBoard(mic=False)
+    board.start()
+    try:
+        with pytest.raises(DeviceCommandError, match="No microphone on this board"):
+            listen("nano33", mlperf_ref_model, frontend="mlperf", port=board.path, seconds=1,
+                   build_dir=tmp_path)  # fmt: skip
+    finally:
+        board.close()
