@@ -44,3 +44,32 @@ def test_report_nano33_estimated_from_emulated_twin(micro_speech_model, mlperf_r
     assert 0 < ms["flash_bytes"] < ref["flash_bytes"] < b.flash_bytes
     p1 = ms["always_on_uw"]["1"]
     assert p1 == pytest.approx(ms["energy_uj"] + b.energy.volts * b.energy.sleep_ua * (1 - inst / 64e6))
+
+
+def test_report_accuracy_on_a_folder_corpus(micro_speech_wavs, mlperf_ref_model, tmp_path):
+    """--data: int8 top-1 on recordings (host tflite_micro), here 'yes' and 'no' of TFLM's
+    micro_speech example; the reference model hears that 'no' as 'go' (checked on the host)."""
+    import numpy as np
+
+    from tinykws.audio import load_audio
+    from tinykws.features import get_frontend
+    from tinykws.listen import MLPERF_LABELS
+    from tinykws.tflm import TFLMRunner
+
+    data = tmp_path / "data"
+    for word in ("yes", "no"):
+        (data / word).mkdir(parents=True)
+        shutil.copy(micro_speech_wavs / f"{word}_1000ms.wav", data / word / f"spk1_nohash_0_{word}.wav")
+    runner, fe = TFLMRunner(mlperf_ref_model), get_frontend("mlperf")
+    pred = [
+        MLPERF_LABELS[
+            int(np.argmax(runner.invoke(fe.int8_features(load_audio(micro_speech_wavs / f"{w}_1000ms.wav")))))
+        ]
+        for w in ("yes", "no")
+    ]
+    want = sum(p == w for p, w in zip(pred, ("yes", "no"), strict=True)) / 2
+    page = report("qemu-m4", mlperf_ref_model, tmp_path / "r", reference=None, n=1, data=str(data),
+                  labels=MLPERF_LABELS, frontend="mlperf")  # fmt: skip
+    md = page.read_text()
+    assert f"| top-1 int8 on data | {100 * want:.2f}% |" in md
+    assert "n=2, host tflite_micro" in md and "| kws_ref_model | source |" in md

@@ -11,7 +11,10 @@ rates. Every figure says where it comes from, because they come from different p
   RAM are exact), the model runs on the emulated board with the same CPU (its "twin", e.g.
   qemu-m4 for the Cortex-M4F nano33), and latency and energy at the board's clock are
   *estimates* assuming one cycle per emulated instruction.
-Accuracy is the model directory's evaluation (tinykws.json), or top-1 on `--inputs`.
+Accuracy is the model directory's evaluation (tinykws.json), top-1 on `--inputs` (on the
+device), and, with `--data DIR` (a folder corpus such as ../shared/realdev/gsc), int8 top-1 on
+those recordings computed on the host with tflite_micro, whose int8 outputs the device matches
+bit for bit (the bit-exact row says how many of them were checked on the device).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tinykws.boards import ROOT, Board, list_boards, load_board
 from tinykws.errors import TinyKWSError
@@ -58,10 +63,34 @@ def emulated_twin(board: Board) -> Board:
     raise TinyKWSError(f"{board.name}: no emulated board with a {board.cpu} ({board.fpu}) to estimate on")
 
 
-def _accuracy(model: str | os.PathLike[str], top1: float | None, n: int) -> dict[str, Any]:
+def _accuracy(
+    model: str | os.PathLike[str],
+    top1: float | None,
+    n: int,
+    data: str | os.PathLike[str] | None = None,
+    labels: list[str] | None = None,
+    frontend: str | None = None,
+) -> dict[str, Any]:
     from tinykws.firmware import resolve_model
 
     out: dict[str, Any] = {}
+    if data is not None:
+        from tinykws.evaluate import evaluate
+        from tinykws.features import get_frontend
+        from tinykws.tflm import TFLMRunner
+
+        tfl, _ = resolve_model(model)
+        size = int(np.prod(TFLMRunner(tfl).input_shape))
+        if frontend is not None and size != int(np.prod(get_frontend(frontend).shape)):
+            raise TinyKWSError(
+                f"{model}: its input has {size} values, the {frontend} front end gives "
+                f"{int(np.prod(get_frontend(frontend).shape))}; --data needs a model on a tinykws front end"
+            )
+        r = evaluate(Path(model), data=Path(data), labels=labels, frontend=frontend)
+        out[f"top-1 int8 on {Path(data).name}"] = (
+            float(r["top1"]),
+            f"{data}, n={r.get('n', '?')}, host tflite_micro (bit-exact with the device)",
+        )
     _, model_dir = resolve_model(model)
     if model_dir is not None and (model_dir / "tinykws.json").is_file():
         meta = json.loads((model_dir / "tinykws.json").read_text(encoding="utf-8"))
@@ -89,6 +118,9 @@ def model_figures(
     energy: str | None = None,
     energy_port: str | None = None,
     build_dir: Path | None = None,
+    data: str | None = None,
+    labels: list[str] | None = None,
+    frontend: str | None = None,
 ) -> ModelFigures:
     """Bench `model` for the report (on the board, or its emulated twin) and label the figures."""
     from tinykws.bench import bench
@@ -105,7 +137,7 @@ def model_figures(
         run_on = emulated_twin(board)
         r = bench(run_on, model, inputs=inputs, n=n, build_dir=bd / run_on.name)
         sizes = build_firmware(board, model, bd / board.name, audio=False)
-    f = ModelFigures(model=r.model, accuracy=_accuracy(model, r.top1, r.n))
+    f = ModelFigures(model=r.model, accuracy=_accuracy(model, r.top1, r.n, data, labels, frontend))
     f.flash_bytes, f.ram_bytes, f.arena_bytes = sizes.flash_bytes, sizes.ram_bytes, sizes.arena_bytes
     f.tflite_bytes = r.tflite_bytes
     f.bitexact = f"{r.bitexact}/{r.n} on {run_on.name}"
@@ -257,6 +289,9 @@ def report(
     n: int = 20,
     energy: str | None = None,
     energy_port: str | None = None,
+    data: str | None = None,
+    labels: list[str] | None = None,
+    frontend: str | None = None,
 ) -> Path:
     """Write report.md, memory.png, power.png and report.json for `model` on `board`."""
     from tinykws.bench import REF_MODEL
@@ -274,19 +309,14 @@ def report(
         models.append(ref)
     elif ref is not None and not Path(ref).is_file():
         notice(f"MLPerf Tiny reference model not found at {ref}; reporting {name} alone")
-    cols = [
-        model_figures(
-            b,
-            m,
-            port=port,
-            inputs=inputs if i == 0 else None,
-            n=n,
-            energy=energy,
-            energy_port=energy_port,
-            build_dir=out_dir / "build",
-        )  # fmt: skip
-        for i, m in enumerate(models)
-    ]
+    from tinykws.listen import MLPERF_LABELS
+
+    cols = []
+    for i, m in enumerate(models):
+        lab, fe = (labels, frontend) if i == 0 else (MLPERF_LABELS, "mlperf")  # 2nd: the reference
+        cols.append(model_figures(b, m, port=port, inputs=inputs if i == 0 else None, n=n, energy=energy,
+                                  energy_port=energy_port, build_dir=out_dir / "build", data=data, labels=lab,
+                                  frontend=fe))  # fmt: skip
     plots = _plots(out_dir, b, cols)
     atomic_write_text(out_dir / "report.md", render_markdown(b, cols, plots))
     data = {"board": b.name, "models": [c.__dict__ for c in cols]}
@@ -304,12 +334,20 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--energy", choices=("lpm01a", "ppk2"), default=None, help="power monitor")
     p.add_argument("--energy-port", default=None, help="serial port of the power monitor")
     p.add_argument("--no-reference", action="store_true", help="leave out the MLPerf Tiny reference model")
+    p.add_argument(
+        "--data", default=None, help="folder corpus for int8 top-1 of both models (e.g. realdev/gsc)"
+    )
+    p.add_argument("--labels", default=None, help="labels of a bare .tflite: a,b,c | file | mlperf")
+    p.add_argument("--frontend", default=None, help="feature front end of a bare .tflite (mlperf|psf)")
 
 
 def cli_run(args: argparse.Namespace) -> int:
+    from tinykws.listen import resolve_labels
+
     path = report(
         args.board, args.model, args.out, reference=None if args.no_reference else "default", port=args.port,
-        inputs=args.inputs, n=args.n, energy=args.energy, energy_port=args.energy_port,
+        inputs=args.inputs, n=args.n, energy=args.energy, energy_port=args.energy_port, data=args.data,
+        labels=resolve_labels(args.labels), frontend=args.frontend,
     )  # fmt: skip
     print(path.read_text(encoding="utf-8"))
     print(f"written: {path}")
