@@ -121,3 +121,27 @@ def test_flash_cli_without_board(monkeypatch, tmp_path, mlperf_ref_model, capsys
     assert main([*argv, "--port", "/dev/ttyACM_missing"]) == 2
     assert "no such serial port" in capsys.readouterr().err
     assert os.environ["TINYKWS_BOSSAC"] == str(fake) and Path(fake).exists()
+
+
+def test_flash_refuses_a_model_too_big_before_flashing(monkeypatch, tmp_path, mlperf_ref_model, capsys):
+    """A board whose flash is smaller than the image: refused with the sizes, bossac never runs."""
+    from tinykws.boards import ROOT
+    from tinykws.cli import main
+
+    text = (ROOT / "boards" / "nano33.toml").read_text()
+    small = tmp_path / "tiny33.toml"
+    small.write_text(
+        text.replace('name = "nano33"', 'name = "tiny33"').replace(
+            "flash_bytes = 983040", "flash_bytes = 40000"
+        )
+    )
+    fake = tmp_path / "bossac"
+    fake.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("TINYKWS_BOSSAC", str(fake))
+    monkeypatch.setattr(flasher, "_comports", lambda: [FakePort("/dev/ttyACM0", 0x2341)])
+    argv = ["flash", "--board", str(small), "--model", str(mlperf_ref_model), "--out", str(tmp_path / "b")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "tiny33: image does not fit: flash" in err and "> 40000 bytes" in err
+    assert not (tmp_path / "ran").exists()
