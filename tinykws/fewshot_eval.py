@@ -254,14 +254,14 @@ def evaluate_language(
 ) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray, float]]]:
     """Few-shot models for `keywords` of one language; F1 and streams per keyword."""
     from tinykws.data.corpus import load_clips
-    from tinykws.fewshot import unknown_bank
+    from tinykws.fewshot import UNKNOWN_SPEAKERS, unknown_bank
 
     clips = corpus.clips
     audio, idx, _ = load_clips(clips)
     clips = [clips[i] for i in idx]
     words = np.array([c.word for c in clips])
     spk = np.array([c.speaker for c in clips])
-    unknown, held, desc = unknown_bank(lang, keywords, seed, 8)
+    unknown, held, desc = unknown_bank(lang, keywords, seed, UNKNOWN_SPEAKERS)
     emb_all = embedder(audio)
     rows, streams = [], []
     for kw in keywords:
@@ -433,7 +433,7 @@ def realdev_eval(
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only)."""
     from tinykws.audio import fix_length, load_audio
-    from tinykws.fewshot import tts_shots, unknown_bank
+    from tinykws.fewshot import UNKNOWN_SPEAKERS, tts_shots, unknown_bank
 
     if not root.is_dir():
         raise TinyKWSError(f"--realdev: {root} not found")
@@ -456,7 +456,7 @@ def realdev_eval(
     lab_a, spk_a = np.array(lab), np.array(spk)
     speakers = sorted(set(spk))
     emb_all = embedder(audio)
-    unknown, held, _ = unknown_bank(language, [], seed, 8)
+    unknown, held, _ = unknown_bank(language, [], seed, UNKNOWN_SPEAKERS)
     rows = []
     for k, g in enumerate(progress(glosses, "realdev keywords", len(glosses))):
         rng = np.random.default_rng([seed, k])
