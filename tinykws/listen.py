@@ -163,24 +163,40 @@ def simulate(
     hop = cfg.hop_ms * SAMPLES_PER_MS
     padded = np.concatenate([np.zeros(WINDOW, np.int16), pcm16(pcm)])
     ends = list(range(hop, len(pcm) + 1, hop))
-    feats = [fe.int8_features(padded[e : e + WINDOW]).reshape(-1) for e in ends]
-    outs = [runner.invoke(f) for f in feats] if feats else []
-    n_out = len(outs[0]) if outs else 0
+    feats: list[np.ndarray] = []
+    for s in range(0, len(ends), 256):  # batches: the front end is vectorized, memory bounded
+        win = np.stack([padded[e : e + WINDOW] for e in ends[s : s + 256]])
+        feats += list(fe.int8_features(win).reshape(len(win), -1))
+    outs = [np.asarray(runner.invoke(f), np.int8) for f in feats]
+    res = detect(outs, [e // SAMPLES_PER_MS for e in ends], cfg, labels, scale, zp)
+    res.features, res.samples = feats, len(pcm)
+    return res
+
+
+def detect(
+    outputs: list[np.ndarray],
+    ms: list[int],
+    cfg: ListenConfig,
+    labels: list[str] | None,
+    scale: float,
+    zero_point: int,
+) -> ListenResult:
+    """The device's smoothing and detection rule on per-hop int8 outputs (so that a threshold
+    or window sweep does not need to run the model again)."""
+    n_out = len(outputs[0]) if outputs else 0
     names = labels or [f"class{i}" for i in range(n_out)]
     keyword = np.array([not n.startswith("_") for n in names])
-    res = ListenResult([], samples=len(pcm))
+    res = ListenResult([])
     history: list[np.ndarray] = []
     last: int | None = None
-    for e, f, o in zip(ends, feats, outs, strict=True):
-        history.append(o.astype(np.int64) - zp)
+    for t, o in zip(ms, outputs, strict=True):
+        history.append(o.astype(np.int64) - zero_point)
         best, score = _smooth(history, cfg, keyword, scale)
-        ms = e // SAMPLES_PER_MS
-        res.hops.append((ms, best, score))
-        res.features.append(f)
-        res.outputs.append(np.asarray(o, np.int8))
-        if score >= cfg.threshold_milli / 1000.0 - 1e-9 and (last is None or ms - last >= cfg.suppress_ms):
-            res.detections.append(Detection(names[best], ms, score))
-            last = ms
+        res.hops.append((t, best, score))
+        res.outputs.append(o)
+        if score >= cfg.threshold_milli / 1000.0 - 1e-9 and (last is None or t - last >= cfg.suppress_ms):
+            res.detections.append(Detection(names[best], t, score))
+            last = t
     return res
 
 
