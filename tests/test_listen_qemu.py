@@ -167,3 +167,32 @@ def test_listen_cli_needs_audio_on_emulated_board(mlperf_ref_model, capsys):
     assert "no microphone; give --audio" in capsys.readouterr().err
     with pytest.raises(TinyKWSError, match="--hop-ms"):
         ListenConfig(hop_ms=5).validate()
+
+
+def test_live_loop_with_a_synthetic_microphone(tmp_path):
+    """The core's `listen mic` loop on qemu-m4 with the port's test-only synthetic microphone
+    (-DTINYKWS_QEMU_TEST_MIC): stops after S seconds of audio, or on any byte from the host."""
+    import dataclasses
+    import time
+
+    from tinykws.features import get_frontend
+
+    board = load_board("qemu-m4")
+    test_board = dataclasses.replace(board, defines={**board.defines, "TINYKWS_QEMU_TEST_MIC": "1"})
+    get_frontend("mlperf").write_c_header(tmp_path / "fe" / "features_config.h")
+    elf, _, _ = compile_sources(test_board, FAKE, tmp_path / "a", {"board": "qemu-m4", "model": "fake"},
+                                frontend_header_dir=tmp_path / "fe", kernels=False)  # fmt: skip
+    with QemuBoard(elf, board.qemu_machine) as dev:
+        dev.command("listen cfg 250 500 1000 1000 1")  # threshold 1.0: hop lines, (almost) no detections
+        lines = dev.command("listen mic 2", timeout=60)
+        assert lines[0] == "m-listen-[mic]" and lines[-1] == "m-listen-done-[32000]"
+        hops = [ln for ln in lines if ln.startswith("m-hop-[")]
+        assert [int(h[7:].split(",")[0]) for h in hops] == [250 * (k + 1) for k in range(8)]
+        # unbounded: any byte from the host stops it (the host sends '%')
+        dev.write_raw(b"listen mic 0%")
+        time.sleep(0.5)
+        dev.write_raw(b"%")
+        lines = dev.read_reply(timeout=30)
+        assert lines[0] == "m-listen-[mic]" and lines[-1].startswith("m-listen-done-[")
+        assert int(lines[-1][len("m-listen-done-[") : -1]) > 0
+        assert dev.command("name") == ["m-name-dut-[tinykws-qemu-m4]"]

@@ -142,6 +142,7 @@ void port_timestamp_pulse(void)
     /* The emulated boards have no timestamp pin that anything could observe. */
 }
 
+#ifndef TINYKWS_QEMU_TEST_MIC
 /* No microphone on the emulated boards: the host streams audio over the UART (`audio N`). */
 int port_mic_start(void) { return -1; }
 int port_mic_read(int16_t *dst, int max)
@@ -151,6 +152,26 @@ int port_mic_read(int16_t *dst, int max)
     return 0;
 }
 void port_mic_stop(void) {}
+#else
+/* TEST ONLY (-DTINYKWS_QEMU_TEST_MIC): a synthetic "microphone" so that the core's live loop
+ * (`listen mic`) runs on the emulator: 64 samples per read of a 500 Hz square wave at low
+ * level, produced as fast as the core asks (no real-time pacing). Never in a normal image. */
+static uint32_t g_mic_n;
+int port_mic_start(void)
+{
+    g_mic_n = 0u;
+    return 0;
+}
+int port_mic_read(int16_t *dst, int max)
+{
+    int i, n = max < 64 ? max : 64;
+    for (i = 0; i < n; i++, g_mic_n++) {
+        dst[i] = (int16_t)(((g_mic_n / 16u) & 1u) ? 1000 : -1000);
+    }
+    return n;
+}
+void port_mic_stop(void) {}
+#endif
 
 int port_poll_getc(void)
 {
