@@ -73,3 +73,25 @@ def test_report_accuracy_on_a_folder_corpus(micro_speech_wavs, mlperf_ref_model,
     md = page.read_text()
     assert f"| top-1 int8 on data | {100 * want:.2f}% |" in md
     assert "n=2, host tflite_micro" in md and "| kws_ref_model | source |" in md
+
+
+def test_report_model_directory_metrics_and_labels(mlperf_ref_model, tmp_path):
+    """A model directory: accuracy rows from its tinykws.json, labels built into the image."""
+    from tinykws.features import get_frontend
+    from tinykws.listen import MLPERF_LABELS
+
+    d = tmp_path / "mymodel"
+    d.mkdir()
+    shutil.copy(mlperf_ref_model, d / "model_int8.tflite")
+    meta = {
+        "labels": MLPERF_LABELS,
+        "frontend": get_frontend("mlperf").to_dict(),
+        "metrics": {"float": {"top1": 0.9, "n": 100}, "int8": {"top1": 0.875, "n": 100}, "split": "test"},
+    }
+    (d / "tinykws.json").write_text(json.dumps(meta))
+    page = report("qemu-m4", d, tmp_path / "r", reference=None, n=1)
+    md = page.read_text()
+    assert "| top-1 float | 90.00% |" in md and "| top-1 int8 | 87.50% |" in md
+    assert "test split, n=100 (tinykws.json)" in md
+    info = (tmp_path / "r" / "build" / "qemu-m4" / "tinykws_build_info.h").read_text()
+    assert '#define TINYKWS_LABELS {"down", "go"' in info
