@@ -247,6 +247,20 @@ def test_ppk2_energy_between_edges():
     assert 0x07 in peer.ops
 
 
+def test_ppk2_ampere_meter_mode():
+    peer = Ppk2Peer(ppk2_words(100))
+    peer.start()
+    mon = PPK2(peer.path, timeout=1.0, ampere_meter=True)
+    try:
+        mon.setup(volts=3.3)
+    finally:
+        mon.close()
+        peer.close()
+    # ampere meter (0x11 1), the supply's voltage for the calibration, no DUT power switching
+    assert bytes(peer.ops[:6]) == bytes([0x19, 0x11, 1, 0x0D, *ppk2_regulator_bytes(3300)])
+    assert bytes(peer.ops[6:]) == bytes([0x07])  # then only the stop of close(): no 0x0C (DUT power)
+
+
 def test_ppk2_regulator_encoding_and_faults():
     assert ppk2_regulator_bytes(800) == (3, 32)
     assert ppk2_regulator_bytes(3000) == (3 + (2232 // 256), 2232 % 256)

@@ -173,8 +173,8 @@ def bench(
 
     b = board if isinstance(board, Board) else load_board(board)
     if energy is not None:
-        if energy not in ("lpm01a", "ppk2"):
-            raise TinyKWSError(f"--energy {energy}: unknown monitor; one of lpm01a, ppk2")
+        if energy not in ("lpm01a", "ppk2", "ppk2-ampere"):
+            raise TinyKWSError(f"--energy {energy}: unknown monitor; one of lpm01a, ppk2, ppk2-ampere")
         if energy_port is None:
             raise TinyKWSError(f"--energy {energy}: needs --energy-port (the monitor's serial port)")
         if port is None or b.emulated:
@@ -279,7 +279,7 @@ def _measure_energy(dev, b: Board, monitor: str, port: str, us: float, volts: fl
     returns the windows already measured, marked incomplete."""
     from tinykws.device.energy import LPM01A, MIN_WINDOW_S, PPK2, measure_energy
 
-    mon = LPM01A(port) if monitor == "lpm01a" else PPK2(port)
+    mon = LPM01A(port) if monitor == "lpm01a" else PPK2(port, ampere_meter=monitor == "ppk2-ampere")
     try:
         return measure_energy(
             dev, mon, us, volts=volts if volts is not None else b.energy.volts,
@@ -368,7 +368,10 @@ def cli_configure_bench(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", default=None, help="EEMBC folder: y_labels.csv + .bin")
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--ops", action="store_true", help="also print the per-op breakdown")
-    parser.add_argument("--energy", choices=("lpm01a", "ppk2"), default=None, help="power monitor")
+    parser.add_argument(
+        "--energy", choices=("lpm01a", "ppk2", "ppk2-ampere"), default=None,
+        help="power monitor (ppk2: it powers the board; ppk2-ampere: in series with the board's supply)",
+    )  # fmt: skip
     parser.add_argument("--energy-port", default=None, help="serial port of the power monitor")
     parser.add_argument("--rate", type=float, default=None, help="always-on power at this many inferences/s")
     parser.add_argument("--volts", type=float, default=None, help="supply voltage (default: the profile's)")

@@ -331,7 +331,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", default=None, help="serial port of a real board (else emulated or estimated)")
     p.add_argument("--inputs", default=None, help="EEMBC folder (y_labels.csv + .bin) for top-1 on the board")
     p.add_argument("--n", type=int, default=20, help="inputs for the bit-exactness check")
-    p.add_argument("--energy", choices=("lpm01a", "ppk2"), default=None, help="power monitor")
+    p.add_argument("--energy", choices=("lpm01a", "ppk2", "ppk2-ampere"), default=None, help="power monitor")
     p.add_argument("--energy-port", default=None, help="serial port of the power monitor")
     p.add_argument("--no-reference", action="store_true", help="leave out the MLPerf Tiny reference model")
     p.add_argument(

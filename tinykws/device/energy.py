@@ -257,9 +257,10 @@ class PPK2:
 
     name = "ppk2"
 
-    def __init__(self, port: str | Any, timeout: float = 5.0):
+    def __init__(self, port: str | Any, timeout: float = 5.0, ampere_meter: bool = False):
         self.port = port if isinstance(port, str) else getattr(port, "name", "serial")
         self.ser = open_serial(port, 9600, "PPK2") if isinstance(port, str) else port
+        self.ampere_meter = ampere_meter  # True: in series with the board's own supply
         self.timeout = timeout
         self.cal: dict[str, Any] = {
             "R": [1031.64, 101.65, 10.15, 0.94, 0.043],
@@ -312,12 +313,14 @@ class PPK2:
         return meta
 
     def setup(self, volts: float = 3.0) -> dict[str, str]:
-        """Metadata (calibration), source-meter mode at `volts`, board power on."""
+        """Metadata (calibration), then source-meter mode powering the board at `volts`, or
+        ampere-meter mode (the board's own supply, `volts` being its voltage)."""
         meta = self.metadata()
         self.vdd_mv = int(round(volts * 1000))
-        self._write(PPK2Cmd.SET_POWER_MODE, 2)  # 2: source meter, 1: ampere meter
+        self._write(PPK2Cmd.SET_POWER_MODE, 1 if self.ampere_meter else 2)  # 1: ampere, 2: source
         self._write(PPK2Cmd.REGULATOR_SET, *ppk2_regulator_bytes(self.vdd_mv))
-        self._write(PPK2Cmd.DEVICE_RUNNING_SET, 1)
+        if not self.ampere_meter:
+            self._write(PPK2Cmd.DEVICE_RUNNING_SET, 1)
         return meta
 
     def currents(self, words: np.ndarray) -> np.ndarray:
