@@ -31,6 +31,13 @@ extern void (*const g_vectors[NUM_VECTORS])(void);
 void reset_handler(void)
 {
     uint32_t *src = &__etext_data, *dst = &__data_start;
+    /* The bootloader may leave peripherals (USB) with interrupts enabled: disable and clear
+     * them all (ICER0/1, ICPR0/1) before taking over; the port enables the ones it uses. */
+    __asm volatile("cpsid i" ::: "memory");
+    *(volatile uint32_t *)0xE000E180u = 0xFFFFFFFFu;
+    *(volatile uint32_t *)0xE000E184u = 0xFFFFFFFFu;
+    *(volatile uint32_t *)0xE000E280u = 0xFFFFFFFFu;
+    *(volatile uint32_t *)0xE000E284u = 0xFFFFFFFFu;
     /* The bootloader leaves VTOR at its own table: point it at ours. */
     *(volatile uint32_t *)0xE000ED08u = (uint32_t)(uintptr_t)g_vectors;
     while (dst < &__data_end) {
