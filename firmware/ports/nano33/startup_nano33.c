@@ -38,6 +38,7 @@ void reset_handler(void)
     *(volatile uint32_t *)0xE000E184u = 0xFFFFFFFFu;
     *(volatile uint32_t *)0xE000E280u = 0xFFFFFFFFu;
     *(volatile uint32_t *)0xE000E284u = 0xFFFFFFFFu;
+    *(volatile uint32_t *)0xE000E010u = 0u; /* SysTick off (its vector is the default loop) */
     /* The bootloader leaves VTOR at its own table: point it at ours. */
     *(volatile uint32_t *)0xE000ED08u = (uint32_t)(uintptr_t)g_vectors;
     while (dst < &__data_end) {
