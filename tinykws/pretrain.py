@@ -245,10 +245,10 @@ def pretrain(
     languages: list[str] | None = None,
     words_per_language: int = 20,
     speakers: int = 20,
-    filters: int = 64,
+    filters: int = 96,
     blocks: int = 4,
-    epochs: int = 20,
-    copies: int = 3,
+    epochs: int = 30,
+    copies: int = 2,
     batch_size: int = 128,
     learning_rate: float = 3e-3,
     seed: int = 0,
@@ -410,10 +410,10 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--languages", default=None, help="comma-separated (default: 30 languages, no Arabic)")
     p.add_argument("--words-per-language", type=int, default=20)
     p.add_argument("--speakers", type=int, default=20, help="synthetic speakers per language")
-    p.add_argument("--filters", type=int, default=64)
+    p.add_argument("--filters", type=int, default=96, help="width; 96 fits the Nano 33 BLE with a head")
     p.add_argument("--blocks", type=int, default=4)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--copies", type=int, default=3, help="augmented copies of each training clip")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--corpus-dir", default=None, help="where to synthesize (default: beside --out)")
     p.add_argument("--jobs", type=int, default=None)
