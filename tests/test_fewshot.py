@@ -137,6 +137,7 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
         clips.append(str(p))
     out = tmp_path / "kw"
     rc = main(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
+               "--unknown-speakers", "3",
                "--embedding", str(tiny_embedding), "--out", str(out)])  # fmt: skip
     assert rc == 0
     meta = json.loads((out / "tinykws.json").read_text())
@@ -148,3 +149,21 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
 
     r = TFLMRunner(out / "model_int8.tflite")
     assert r.input_shape[-3:-1] == (49, 10) or r.input_shape[1:3] == (49, 10)
+
+
+def test_fewshot_eval_small(tmp_path, tiny_embedding):
+    """The protocol end to end on one held-out German word: F1 rows, stream sweep, int8, files."""
+    from tinykws.fewshot_eval import fewshot_eval
+
+    r = fewshot_eval(tiny_embedding, tmp_path / "ev", seen_languages=["de"], unseen_languages=[],
+                     keywords_per_language=1, speakers=6, int8_keywords=1, stream_words=10,
+                     corpus_dir=tmp_path / "corpus", unknown_speakers=2)  # fmt: skip
+    (row,) = r["keywords"]
+    from tinykws.pretrain import heldout_words
+
+    assert row["keyword"] in heldout_words("de", 20) and row["positives"] == 1
+    assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["f1_int8"] <= 1.0
+    assert r["seen"]["stream_sweep"] and r["seen"]["stream_hours"] > 0
+    assert r["unseen"]["keywords"] == 0
+    for f in ("fewshot_eval.json", "fewshot_eval.md", "frr_fa.png"):
+        assert (tmp_path / "ev" / f).is_file()

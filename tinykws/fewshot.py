@@ -479,6 +479,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--finetune-epochs", type=int, default=0, help="fine-tune the whole network (default: head only)"
     )
+    p.add_argument(
+        "--unknown-speakers",
+        type=int,
+        default=UNKNOWN_SPEAKERS,
+        help="espeak-ng speakers saying the language's other words (unknown class)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
@@ -488,7 +494,7 @@ def cli_run(args: argparse.Namespace) -> int:
     cfg = FewshotConfig(
         keywords=args.keyword, language=args.language, out=args.out, source=source,
         clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
-        seed=args.seed, finetune_epochs=args.finetune_epochs,
+        seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
     )  # fmt: skip
     res = fewshot(cfg)
     m = res.metrics

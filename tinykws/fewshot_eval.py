@@ -251,17 +251,18 @@ def evaluate_language(
     copies: int,
     int8_keywords: set[str],
     stream_words: int,
+    unknown_speakers: int = 24,
 ) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray, float]]]:
     """Few-shot models for `keywords` of one language; F1 and streams per keyword."""
     from tinykws.data.corpus import load_clips
-    from tinykws.fewshot import UNKNOWN_SPEAKERS, unknown_bank
+    from tinykws.fewshot import unknown_bank
 
     clips = corpus.clips
     audio, idx, _ = load_clips(clips)
     clips = [clips[i] for i in idx]
     words = np.array([c.word for c in clips])
     spk = np.array([c.speaker for c in clips])
-    unknown, held, desc = unknown_bank(lang, keywords, seed, UNKNOWN_SPEAKERS)
+    unknown, held, desc = unknown_bank(lang, keywords, seed, unknown_speakers)
     emb_all = embedder(audio)
     rows, streams = [], []
     for kw in keywords:
@@ -306,6 +307,7 @@ def fewshot_eval(
     stream_words: int = 300,
     corpus_dir: str | Path | None = None,
     realdev: str | Path | None = None,
+    unknown_speakers: int = 24,
 ) -> dict[str, Any]:
     """Run the protocol; writes fewshot_eval.json, fewshot_eval.md and frr_fa.png under `out`."""
     from tinykws.data.noise import NoiseBank
@@ -316,8 +318,10 @@ def fewshot_eval(
     out = Path(out)
     embedder = _Embedder(embedding)
     pre_langs = embedder.meta.get("data", {}).get("languages", {})
-    seen = list(seen_languages or [lang for lang in SEEN_EVAL_LANGUAGES if lang in pre_langs])
-    unseen = list(unseen_languages or UNSEEN_EVAL_LANGUAGES)
+    if seen_languages is None:
+        seen_languages = [lang for lang in SEEN_EVAL_LANGUAGES if lang in pre_langs]
+    seen = list(seen_languages)
+    unseen = list(UNSEEN_EVAL_LANGUAGES if unseen_languages is None else unseen_languages)
     bad = [lang for lang in unseen if lang in pre_langs]
     if bad:
         raise TinyKWSError(f"--unseen-languages: {', '.join(bad)} were used in pretraining")
@@ -364,6 +368,7 @@ def fewshot_eval(
             copies,
             {k for (lg, k) in int8_set if lg == lang},
             stream_words,
+            unknown_speakers,
         )
         for row in r:
             row["group"] = group
@@ -377,6 +382,7 @@ def fewshot_eval(
         "protocol": {
             "speakers_per_language": speakers,
             "eval_speaker_seed": eval_seed,
+            "unknown_speakers": unknown_speakers,
             "stream": {
                 "hop_s": HOP_S,
                 "smoothing_window_s": SMOOTH_S,
@@ -409,7 +415,9 @@ def fewshot_eval(
             "stream_hours": sum(h for _, _, h in streams[group]),
         }
     if realdev:
-        result["realdev"] = realdev_eval(embedder, Path(realdev), noise, seed, shots, copies)
+        result["realdev"] = realdev_eval(
+            embedder, Path(realdev), noise, seed, shots, copies, unknown_speakers=unknown_speakers
+        )
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "fewshot_eval.json", json.dumps(result, indent=1, ensure_ascii=False))
@@ -430,10 +438,11 @@ def realdev_eval(
     shots: int,
     copies: int,
     language: str = "ar",
+    unknown_speakers: int = 24,
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only)."""
     from tinykws.audio import fix_length, load_audio
-    from tinykws.fewshot import UNKNOWN_SPEAKERS, tts_shots, unknown_bank
+    from tinykws.fewshot import tts_shots, unknown_bank
 
     if not root.is_dir():
         raise TinyKWSError(f"--realdev: {root} not found")
@@ -456,7 +465,7 @@ def realdev_eval(
     lab_a, spk_a = np.array(lab), np.array(spk)
     speakers = sorted(set(spk))
     emb_all = embedder(audio)
-    unknown, held, _ = unknown_bank(language, [], seed, UNKNOWN_SPEAKERS)
+    unknown, held, _ = unknown_bank(language, [], seed, unknown_speakers)
     rows = []
     for k, g in enumerate(progress(glosses, "realdev keywords", len(glosses))):
         rng = np.random.default_rng([seed, k])
@@ -608,6 +617,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         "--stream-words", type=int, default=300, help="other words in each keyword's stream (0: none)"
     )
     p.add_argument("--corpus-dir", default=None)
+    p.add_argument("--unknown-speakers", type=int, default=24, help="as for `tinykws fewshot`")
     p.add_argument("--realdev", default=None, help="real recordings DIR/<gloss>/*.flac with words.tsv")
     p.add_argument("--out", required=True)
 
@@ -631,6 +641,7 @@ def cli_run(args: argparse.Namespace) -> int:
         stream_words=args.stream_words,
         corpus_dir=args.corpus_dir,
         realdev=args.realdev,
+        unknown_speakers=args.unknown_speakers,
     )
     print(report_md(r))
     return 0
