@@ -137,7 +137,7 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
         clips.append(str(p))
     out = tmp_path / "kw"
     rc = main(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
-               "--unknown-speakers", "3",
+               "--unknown-speakers", "3", "--finetune-epochs", "1",
                "--embedding", str(tiny_embedding), "--out", str(out)])  # fmt: skip
     assert rc == 0
     meta = json.loads((out / "tinykws.json").read_text())
