@@ -2,7 +2,7 @@
 of real Speech Commands clips (../shared/realdev/gsc: keywords, other words, background noise)
 separated by quiet gaps, with the device's smoothing rule.
 
-    .venv/bin/python benchmarks/listen_stream.py [--clips 200] [--device-seconds 20]
+    .venv/bin/python benchmarks/listen_stream.py [--clips 200] [--device-seconds 20] [--model models/demo]
 
 1. Host (the device's twin: Python front end + tflite_micro + the same smoothing): hit rate
    (a detection with the right label whose window overlaps the keyword) and false alarms per
@@ -85,8 +85,22 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device-seconds", type=float, default=20.0)
-    ap.add_argument("--out", type=Path, default=HERE / "listen_stream_results")
+    ap.add_argument(
+        "--model", default=None, help="model directory (default: the MLPerf Tiny reference model)"
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help="default benchmarks/listen_stream_results[_<model>]"
+    )
     args = ap.parse_args()
+    global REF
+    labels, name = MLPERF_LABELS, "kws_ref_model"
+    if args.model:
+        from tinykws.firmware import model_labels, resolve_model
+
+        REF, mdir = resolve_model(args.model)
+        name = mdir.name if mdir else REF.stem
+        labels = (model_labels(mdir) if mdir else None) or MLPERF_LABELS
+    args.out = args.out or HERE / ("listen_stream_results" + ("" if name == "kws_ref_model" else f"_{name}"))
     if not REALDEV.is_dir() or not REF.is_file():
         print(f"needs {REALDEV} and {REF}")
         return 2
@@ -94,7 +108,7 @@ def main() -> int:
     hours = len(pcm) / 16000 / 3600
     base = ListenConfig()
     t0 = time.time()
-    host = simulate(pcm, REF, "mlperf", MLPERF_LABELS, base)
+    host = simulate(pcm, REF, "mlperf", labels, base)
     host_s = time.time() - t0
     from tinykws.tflm import TFLMRunner
 
@@ -103,7 +117,7 @@ def main() -> int:
     sweep = []
     for thr in THRESHOLDS:
         cfg = ListenConfig(base.hop_ms, base.avg_ms, thr, base.suppress_ms)
-        r = detect(host.outputs, ms, cfg, MLPERF_LABELS, scale, zp)
+        r = detect(host.outputs, ms, cfg, labels, scale, zp)
         s = score(r.detections, spans)
         s.update(threshold=thr, false_alarms_per_hour=s["false_alarms"] / hours)
         sweep.append(s)
@@ -116,12 +130,12 @@ def main() -> int:
 
     n_dev = int(args.device_seconds * 16000) // (base.hop_ms * 16) * (base.hop_ms * 16)
     board = load_board("qemu-m4")
-    res = build_firmware(board, REF, ROOT / "build" / "bench-listen", frontend="mlperf", labels=MLPERF_LABELS)
+    res = build_firmware(board, REF, ROOT / "build" / "bench-listen", frontend="mlperf", labels=labels)
     t0 = time.time()
     with QemuBoard(res.elf, board.qemu_machine) as dev:
-        got = stream_to_device(dev, pcm[:n_dev], base, MLPERF_LABELS, verbose=2)
+        got = stream_to_device(dev, pcm[:n_dev], base, labels, verbose=2)
     dev_s = time.time() - t0
-    want = simulate(pcm[:n_dev], REF, "mlperf", MLPERF_LABELS, base)
+    want = simulate(pcm[:n_dev], REF, "mlperf", labels, base)
     max_lsb = max(
         int(np.max(np.abs(a.astype(int) - b.astype(int))))
         for a, b in zip(got.features, want.features, strict=True)
@@ -148,7 +162,7 @@ def main() -> int:
         "date": datetime.date.today().isoformat(),
         "commit": commit,
         "command": "benchmarks/listen_stream.py " + " ".join(sys.argv[1:]),
-        "model": "MLPerf Tiny kws_ref_model (int8), mlperf front end",
+        "model": f"{name} (int8), mlperf front end",
         "stream": {
             "clips": args.clips,
             "seconds": round(len(pcm) / 16000, 1),
@@ -162,7 +176,7 @@ def main() -> int:
     }
     args.out.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     lines = [
-        "# Streaming detection: MLPerf Tiny reference model on real speech",
+        f"# Streaming detection: {name} on real speech",
         "",
         f"`{out['command']}` (commit {commit}). Stream: {args.clips} real Speech Commands clips "
         f"({len(spans)} keywords, the rest other words and background noise) with quiet gaps, "
