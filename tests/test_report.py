@@ -92,6 +92,6 @@ def test_report_model_directory_metrics_and_labels(mlperf_ref_model, tmp_path):
     page = report("qemu-m4", d, tmp_path / "r", reference=None, n=1)
     md = page.read_text()
     assert "| top-1 float | 90.00% |" in md and "| top-1 int8 | 87.50% |" in md
-    assert "test split, n=100 (tinykws.json)" in md
+    assert "test split of its training corpus, n=100 (tinykws.json)" in md
     info = (tmp_path / "r" / "build" / "qemu-m4" / "tinykws_build_info.h").read_text()
     assert '#define TINYKWS_LABELS {"down", "go"' in info

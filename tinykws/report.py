@@ -101,7 +101,7 @@ def _accuracy(
             if isinstance(m, dict) and m.get("top1") is not None:
                 out[f"top-1 {kind}"] = (
                     float(m["top1"]),
-                    f"{split} split, n={m.get('n', '?')} (tinykws.json)",
+                    f"{split} split of its training corpus, n={m.get('n', '?')} (tinykws.json)",
                 )
     if top1 is not None:
         out["top-1 on the board"] = (top1, f"--inputs, n={n}, int8 on the device")
