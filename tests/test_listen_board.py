@@ -89,3 +89,23 @@ def test_listen_live_without_microphone(mlperf_ref_model, tmp_path):
                    build_dir=tmp_path)  # fmt: skip
     finally:
         board.close()
+
+
+def test_listen_simulate_without_a_board(mlperf_ref_model, micro_speech_wavs, tmp_path, capsys):
+    """--simulate: the device's loop on the host, for a user without a board or QEMU."""
+    import numpy as np
+
+    from tinykws.audio import load_audio, write_wav
+    from tinykws.cli import main
+
+    yes = load_audio(micro_speech_wavs / "yes_1000ms.wav")
+    write_wav(
+        tmp_path / "s.wav", np.concatenate([np.zeros(8000, np.float32), yes, np.zeros(16000, np.float32)])
+    )
+    argv = ["listen", "--simulate", "--model", str(mlperf_ref_model), "--frontend", "mlperf",
+            "--labels", "mlperf", "--audio", str(tmp_path / "s.wav")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "yes" in out and "1 detection(s) in 2.50 s of audio (host simulation" in out
+    assert main(["listen", "--model", str(mlperf_ref_model), "--audio", str(tmp_path / "s.wav")]) == 2
+    assert "--board: required (or --simulate" in capsys.readouterr().err

@@ -147,17 +147,18 @@ def _smooth(
 def simulate(
     pcm: np.ndarray,
     model: str | os.PathLike[str],
-    frontend: str,
+    frontend: Any,
     labels: list[str] | None = None,
     cfg: ListenConfig | None = None,
 ) -> ListenResult:
-    """The device's streaming loop on the host: Python front end + tflite_micro (the oracles)."""
+    """The device's streaming loop on the host: Python front end + tflite_micro (the oracles).
+    `frontend` is a front end name or a tinykws.features.FrontEnd."""
     from tinykws.features import get_frontend
     from tinykws.tflm import TFLMRunner
 
     cfg = cfg or ListenConfig()
     cfg.validate()
-    fe = get_frontend(frontend)
+    fe = get_frontend(frontend) if isinstance(frontend, str) else frontend
     runner = TFLMRunner(model)
     scale, zp = runner.output_quant
     hop = cfg.hop_ms * SAMPLES_PER_MS
@@ -330,10 +331,37 @@ def listen(
         return listen_mic(dev, cfg, lab, seconds, on_detection)
 
 
+def simulate_file(
+    model: str | os.PathLike[str],
+    audio: str | os.PathLike[str] | None,
+    *,
+    labels: str | list[str] | None = None,
+    frontend: str | None = None,
+    cfg: ListenConfig | None = None,
+) -> ListenResult:
+    """`listen --simulate`: labels and front end from the model directory or the arguments."""
+    from tinykws.firmware import _model_frontend, model_labels, resolve_model
+
+    if audio is None:
+        raise TinyKWSError("--simulate: needs --audio FILE")
+    tflite, model_dir = resolve_model(model)
+    fe = _model_frontend(model_dir, frontend)
+    if fe is None:
+        raise TinyKWSError(
+            f"{model}: no feature front end: give --frontend mlperf|psf (a bare .tflite has none)"
+        )
+    lab = resolve_labels(labels) if labels is not None else (model_labels(model_dir) if model_dir else None)
+    return simulate(load_stream(audio), tflite, fe, lab, cfg)
+
+
 def cli_configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--board", required=True, help="board profile name (boards/<name>.toml)")
+    p.add_argument("--board", default=None, help="board profile name (boards/<name>.toml)")
     p.add_argument("--model", required=True, help="model directory or int8 .tflite")
     p.add_argument("--audio", default=None, help="recording to play into the device (any length)")
+    p.add_argument(
+        "--simulate", action="store_true",
+        help="no board: run the device's loop on the host (Python front end + tflite_micro)",
+    )  # fmt: skip
     p.add_argument("--port", default=None, help="serial port of a real board (without --audio: live mic)")
     p.add_argument("--labels", default=None, help="labels of a bare .tflite: a,b,c | file | mlperf")
     p.add_argument("--frontend", default=None, help="feature front end of a bare .tflite (mlperf|psf)")
@@ -356,11 +384,20 @@ def cli_run(args: argparse.Namespace) -> int:
     def show(d: Detection) -> None:
         print(f"{d.ms / 1000:8.3f} s  {d.label:<12} {d.score:.3f}", flush=True)
 
-    r = listen(
-        args.board, args.model, args.audio, labels=args.labels, frontend=args.frontend, cfg=cfg,
-        port=args.port, seconds=args.seconds, timeout=args.timeout, on_detection=show,
-    )  # fmt: skip
-    print(f"{len(r.detections)} detection(s) in {r.samples / SR:.2f} s of audio")
+    if args.simulate:
+        r = simulate_file(args.model, args.audio, labels=args.labels, frontend=args.frontend, cfg=cfg)
+        for d in r.detections:
+            show(d)
+        where = "host simulation (Python front end + tflite_micro), no device"
+    else:
+        if args.board is None:
+            raise TinyKWSError("--board: required (or --simulate to run the device's loop on the host)")
+        r = listen(
+            args.board, args.model, args.audio, labels=args.labels, frontend=args.frontend, cfg=cfg,
+            port=args.port, seconds=args.seconds, timeout=args.timeout, on_detection=show,
+        )  # fmt: skip
+        where = f"on {args.board}"
+    print(f"{len(r.detections)} detection(s) in {r.samples / SR:.2f} s of audio ({where})")
     if args.json:
         atomic_write_text(args.json, json.dumps(r.to_json(), indent=2) + "\n")
     return 0
