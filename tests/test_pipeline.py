@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from tonecorpus import make_mswc
 
-from tests.tonecorpus import make_mswc
 from tinykws import cli
 
 KEYWORDS = "yes,no,up,down"
