@@ -48,3 +48,20 @@ def test_pretrain_unknown_language(tmp_path, capsys):
     assert rc == 2
     assert "espeak-ng does not know language 'qqz'" in capsys.readouterr().err
     assert not (tmp_path / "e").exists() and not (tmp_path / "c").exists()
+
+
+def test_pretrain_from_data_roots(tmp_path, monkeypatch):
+    """Real users pass corpus roots: several MSWC roots, the most frequent words of each language."""
+    monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
+    from tinykws.data.synth import synthesize
+
+    for lang in ("de", "ka"):
+        synthesize(tmp_path / "c" / lang, languages=[lang], words=["1", "2", "3"], speakers=3, seed=0)
+    out = tmp_path / "emb"
+    rc = main(["pretrain", "--data", str(tmp_path / "c" / "de"), str(tmp_path / "c" / "ka"),
+               "--words-per-language", "2", "--filters", "8", "--blocks", "1", "--epochs", "1",
+               "--copies", "1", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    meta = json.loads((out / "tinykws.json").read_text())
+    assert sorted(meta["data"]["languages"]) == ["de", "ka"] and meta["data"]["n_classes"] == 4
+    assert meta["data"]["synthetic"] is False

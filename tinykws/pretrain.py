@@ -278,8 +278,16 @@ def pretrain(
         roots = [Path(d) for d in data]
     clips = []
     for r in roots:
-        c = read_corpus(r, languages=None if synthetic else langs or None)
-        clips.extend(c.clips)
+        if synthetic or not languages:
+            clips.extend(read_corpus(r).clips)
+        else:  # real corpora: keep the requested languages that this root holds
+            from tinykws.data.corpus import _mswc_language_dirs
+
+            have = [lang for lang in langs if lang in _mswc_language_dirs(r)]
+            if have:
+                clips.extend(read_corpus(r, languages=have).clips)
+    if not clips:
+        raise TinyKWSError(f"--data: no clips of {', '.join(langs)} in {', '.join(map(str, roots))}")
     if not synthetic and words_per_language:
         # real corpora: the `words_per_language` most frequent words of each language
         from collections import Counter
