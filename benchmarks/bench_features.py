@@ -33,21 +33,8 @@ os.environ.setdefault("TINYKWS_NO_PROGRESS", "1")
 
 from tinykws._features_signals import mixed_clips  # noqa: E402
 from tinykws.features import FRONTENDS, get_frontend  # noqa: E402
+from tinykws.mlperf import MLPERF_LABELS  # noqa: E402
 
-MLPERF_CLASSES = [
-    "down",
-    "go",
-    "left",
-    "no",
-    "off",
-    "on",
-    "right",
-    "stop",
-    "up",
-    "yes",
-    "_silence_",
-    "_unknown_",
-]
 SHARED = Path(os.environ.get("TINYKWS_SHARED", ROOT.parent / "shared"))
 
 
@@ -128,14 +115,14 @@ def realdev(libs: dict) -> dict:
         return {}
     paths = sorted(p for p in gsc.glob("*/*") if p.is_file())
     audio = np.stack([fix_length(load_audio(p, quiet=True)) for p in paths])
-    truth = np.array([MLPERF_CLASSES.index(p.parent.name) for p in paths])
+    truth = np.array([MLPERF_LABELS.index(p.parent.name) for p in paths])
     mlp = get_frontend("mlperf")
     q = mlp.int8_features(audio)
     runner = TFLMRunner(model)
     pred = np.array([int(np.argmax(runner.invoke(v))) for v in q])
     res: dict = {"n": len(paths), "top1": float((pred == truth).mean())}
     per = {}
-    for i, c in enumerate(MLPERF_CLASSES):
+    for i, c in enumerate(MLPERF_LABELS):
         m = truth == i
         per[c] = float((pred[m] == i).mean()) if m.any() else None
     res["per_class_recall"] = per

@@ -14,21 +14,7 @@ import soundfile as sf
 from tinykws._features_signals import espeak_words, mixed_clips, noise_clip, vowel_like
 from tinykws.errors import TinyKWSError
 from tinykws.features import FRONTENDS, FrontEnd, cached_int8_features, get_frontend
-
-MLPERF_CLASSES = [
-    "down",
-    "go",
-    "left",
-    "no",
-    "off",
-    "on",
-    "right",
-    "stop",
-    "up",
-    "yes",
-    "_silence_",
-    "_unknown_",
-]
+from tinykws.mlperf import MLPERF_LABELS
 
 
 def tf_reference_mlperf(audio: np.ndarray) -> np.ndarray:
@@ -141,7 +127,7 @@ def test_reference_model_hears_our_features(mlperf_ref_model, micro_speech_wavs)
     def ranked(name: str) -> list[str]:
         q = fe.int8_features(fix_length(load_audio(micro_speech_wavs / name)))[0]
         out = runner.invoke(q)
-        return [MLPERF_CLASSES[i] for i in np.argsort(-out.astype(int), kind="stable")]
+        return [MLPERF_LABELS[i] for i in np.argsort(-out.astype(int), kind="stable")]
 
     assert ranked("yes_1000ms.wav")[0] == "yes"
     assert ranked("silence_1000ms.wav")[0] == "_silence_"
@@ -160,7 +146,7 @@ def test_reference_model_on_realdev(mlperf_ref_model, realdev_gsc):
     q = get_frontend("mlperf").int8_features(audio)
     runner = TFLMRunner(mlperf_ref_model)
     pred = np.array([int(np.argmax(runner.invoke(x))) for x in q])
-    truth = np.array([MLPERF_CLASSES.index(p.parent.name) for p in paths])
+    truth = np.array([MLPERF_LABELS.index(p.parent.name) for p in paths])
     top1 = float((pred == truth).mean())
     assert top1 >= 0.90, f"top-1 {top1:.4f} on {len(paths)} clips"
 

@@ -15,13 +15,13 @@ import soundfile as sf
 from tinykws.data import perturb as pt
 from tinykws.data.synth import (
     DEFAULT_LANGUAGES,
-    MLPERF_KEYWORDS,
     SPLITS_HEADER,
     Perturbation,
     builtin_words,
     make_speakers,
     synthesize,
 )
+from tinykws.mlperf import MLPERF_KEYWORDS
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 

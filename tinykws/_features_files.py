@@ -18,23 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from tinykws.errors import TinyKWSError
+from tinykws.mlperf import MLPERF_LABELS
 
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff"}
 SILENCE_FOLDERS = ("_silence_", "_background_noise_")
-MLPERF_LABELS = [
-    "down",
-    "go",
-    "left",
-    "no",
-    "off",
-    "on",
-    "right",
-    "stop",
-    "up",
-    "yes",
-    "_silence_",
-    "_unknown_",
-]
 LABEL_SETS = {"mlperf": MLPERF_LABELS}
 
 

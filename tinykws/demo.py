@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinykws.mlperf import MLPERF_KEYWORDS, MLPERF_LABELS
 from tinykws.progress import notice
-
-MLPERF_KEYWORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
-MLPERF_LABELS = [*MLPERF_KEYWORDS, "_silence_", "_unknown_"]
 
 
 def shared_dir() -> Path:

@@ -25,25 +25,11 @@ from typing import Any
 import numpy as np
 
 from tinykws.errors import TinyKWSError
+from tinykws.mlperf import MLPERF_LABELS
 
 SR = 16000
 SAMPLES_PER_MS = SR // 1000
 WINDOW = 16000  # one second: the model's clip
-# Output order of the MLPerf Tiny KWS reference model (Speech Commands v2, 12 classes).
-MLPERF_LABELS = [
-    "down",
-    "go",
-    "left",
-    "no",
-    "off",
-    "on",
-    "right",
-    "stop",
-    "up",
-    "yes",
-    "_silence_",
-    "_unknown_",
-]
 
 
 @dataclass(frozen=True)

@@ -27,28 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from tinykws.data.synth import DEFAULT_LANGUAGES
 from tinykws.errors import TinyKWSError
 from tinykws.progress import notice
 
 # The 16 built-in-list languages (synth.DEFAULT_LANGUAGES): Latin, Cyrillic, Devanagari, Greek.
-WORDLIST_LANGUAGES = (
-    "en",
-    "de",
-    "nl",
-    "sv",
-    "es",
-    "fr",
-    "it",
-    "pt",
-    "ru",
-    "pl",
-    "cs",
-    "tr",
-    "fi",
-    "hi",
-    "el",
-    "id",
-)
+WORDLIST_LANGUAGES = DEFAULT_LANGUAGES
 # Number-word languages: Sino-Tibetan, Koreanic, Japonic, Kartvelian, Armenian, Dravidian,
 # Indo-Aryan (Bengali), Austroasiatic, Bantu, Uralic, Romance, Slavic, Iranian, Basque; scripts
 # Han, Hangul, Kana, Georgian, Armenian, Tamil, Bengali, Latin, Cyrillic, Perso-Arabic.

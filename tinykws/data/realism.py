@@ -21,9 +21,7 @@ from typing import Any
 import numpy as np
 
 from tinykws.errors import TinyKWSError
-
-MLPERF_KEYWORDS = ["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes"]
-MLPERF_LABELS = [*MLPERF_KEYWORDS, "_silence_", "_unknown_"]  # the reference model's output order
+from tinykws.mlperf import MLPERF_LABELS
 
 
 def reference_agreement(

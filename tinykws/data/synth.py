@@ -58,7 +58,6 @@ DEFAULT_LANGUAGES = (
     "el",
     "id",
 )
-MLPERF_KEYWORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
 
 # Relative share of English speakers per engine, renormalized over the engines installed. Even:
 # the MLPerf Tiny reference model (trained on real speech) recognizes flite and festival words
