@@ -123,10 +123,9 @@ def _load_model(model: Path, labels: list[str] | None, frontend: str | None) -> 
     from tinykws.features import FrontEnd, get_frontend
 
     if model.is_dir():
-        meta_p = model / "tinykws.json"
-        if not meta_p.exists():
-            raise TinyKWSError(f"{model}: not a model directory (no tinykws.json)")
-        meta = json.loads(meta_p.read_text())
+        from tinykws.modeldir import read_meta
+
+        meta = read_meta(model)
         keras_model = None
         if (model / "model.keras").exists():
             import tensorflow as tf

@@ -22,6 +22,7 @@ from typing import Any
 from tinykws.boards import ROOT, Board, load_board
 from tinykws.errors import TinyKWSError
 from tinykws.fsutil import atomic_write_text
+from tinykws.modeldir import read_meta
 
 FIRMWARE = ROOT / "firmware"
 CORE = FIRMWARE / "core"
@@ -87,28 +88,18 @@ def _model_frontend(model_dir: Path | None, frontend: str | None):  # -> FrontEn
 
     if frontend:
         return get_frontend(frontend)
-    if model_dir is None:
+    meta = read_meta(model_dir, required=False) if model_dir is not None else None
+    if meta is None:
         return None
-    meta_path = model_dir / "tinykws.json"
-    if not meta_path.is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TinyKWSError(f"{meta_path}: cannot read: {exc}") from exc
     fe = meta.get("frontend")
     return FrontEnd.from_dict(fe) if isinstance(fe, dict) else None
 
 
 def model_labels(model_dir: Path) -> list[str] | None:
     """Labels in output order from a model directory's tinykws.json (None when absent)."""
-    meta_path = model_dir / "tinykws.json"
-    if not meta_path.is_file():
+    meta = read_meta(model_dir, required=False)
+    if meta is None:
         return None
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TinyKWSError(f"{meta_path}: cannot read: {exc}") from exc
     labels = meta.get("labels")
     return [str(x) for x in labels] if isinstance(labels, list) else None
 

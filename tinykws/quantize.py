@@ -103,12 +103,10 @@ def quantize_model_dir(model_dir: Path, data: Path | None = None, n: int = 300, 
 
     from tinykws.features import FrontEnd
     from tinykws.fsutil import atomic_write_bytes, atomic_write_text
+    from tinykws.modeldir import read_meta
     from tinykws.train import training_features_for_calibration
 
-    meta_path = model_dir / "tinykws.json"
-    if not meta_path.exists():
-        raise TinyKWSError(f"{model_dir}: not a model directory (no tinykws.json)")
-    meta = json.loads(meta_path.read_text())
+    meta = read_meta(model_dir)
     keras_path = model_dir / "model.keras"
     if not keras_path.exists():
         raise TinyKWSError(f"{keras_path}: missing; only a float model can be quantized")
@@ -119,7 +117,7 @@ def quantize_model_dir(model_dir: Path, data: Path | None = None, n: int = 300, 
     tfl = quantize_keras(model, fe.dequantize(feats), fe.input_scale, fe.input_zero_point)
     out = atomic_write_bytes(model_dir / "model_int8.tflite", tfl)
     meta["quantization"] = {"calibration_clips": int(len(feats)), "calibration_root": str(root)}
-    atomic_write_text(meta_path, json.dumps(meta, indent=2))
+    atomic_write_text(model_dir / "tinykws.json", json.dumps(meta, indent=2))
     return out
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from tinykws.boards import ROOT, Board, list_boards, load_board
 from tinykws.errors import TinyKWSError
+from tinykws.modeldir import read_meta
 from tinykws.progress import notice
 
 RATES_HZ = (0.25, 1.0, 4.0)
@@ -92,8 +93,8 @@ def _accuracy(
             f"{data}, n={r.get('n', '?')}, host tflite_micro (bit-exact with the device)",
         )
     _, model_dir = resolve_model(model)
-    if model_dir is not None and (model_dir / "tinykws.json").is_file():
-        meta = json.loads((model_dir / "tinykws.json").read_text(encoding="utf-8"))
+    meta = read_meta(model_dir, required=False) if model_dir is not None else None
+    if meta is not None:
         metrics = meta.get("metrics") or {}
         split = metrics.get("split", "test")
         for kind in ("float", "int8"):

@@ -9,7 +9,6 @@ runs without an interpreter.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -106,14 +105,12 @@ def export_c(
 def export_model_dir(model_dir: Path, out: Path | None = None) -> Path:
     """Export a model directory's int8 model, labels and front end."""
     from tinykws.features import FrontEnd
+    from tinykws.modeldir import read_meta
 
-    meta_p = model_dir / "tinykws.json"
+    meta = read_meta(model_dir)
     tfl = model_dir / "model_int8.tflite"
-    if not meta_p.exists():
-        raise TinyKWSError(f"{model_dir}: not a model directory (no tinykws.json)")
     if not tfl.exists():
         raise TinyKWSError(f"{tfl}: missing; run tinykws quantize first")
-    meta = json.loads(meta_p.read_text())
     return export_c(
         model_dir,
         tfl.read_bytes(),

@@ -1,0 +1,30 @@
+"""Reading a model directory's `tinykws.json` (DESIGN.md: labels, front end, metrics, ...).
+
+One reader, so that every verb that takes a model directory says the same thing when the file
+is missing or unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tinykws.errors import TinyKWSError
+
+
+def read_meta(model_dir: Path, required: bool = True) -> dict[str, Any] | None:
+    """The parsed tinykws.json of `model_dir`.
+
+    A missing file raises TinyKWSError (`required`) or returns None; an unreadable or invalid
+    one always raises, naming the file.
+    """
+    path = Path(model_dir) / "tinykws.json"
+    if not path.is_file():
+        if required:
+            raise TinyKWSError(f"{model_dir}: not a model directory (no tinykws.json)")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TinyKWSError(f"{path}: cannot read: {exc}") from exc
