@@ -244,52 +244,54 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
     return ds.prefetch(2)
 
 
-class _CheckpointAndStop:
-    """Keras callback: checkpoint every epoch (atomic), early stopping on dev, resumable."""
+def _checkpoint_and_stop(ckpt_dir: Path, patience: int, state: dict[str, Any], bar: Any) -> Any:
+    """Keras callback: checkpoint every epoch (atomic), early stopping on dev, resumable.
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        import tensorflow as tf
+    A factory rather than a module-level class so that importing tinykws.train does not import
+    TensorFlow.
+    """
+    import tensorflow as tf
 
-        class Impl(tf.keras.callbacks.Callback):
-            def __init__(self, ckpt_dir: Path, patience: int, state: dict[str, Any], bar: Any):
-                super().__init__()
-                self.ckpt_dir = ckpt_dir
-                self.patience = patience
-                self.state = state
-                self.bar = bar
+    class Impl(tf.keras.callbacks.Callback):
+        def __init__(self, ckpt_dir: Path, patience: int, state: dict[str, Any], bar: Any):
+            super().__init__()
+            self.ckpt_dir = ckpt_dir
+            self.patience = patience
+            self.state = state
+            self.bar = bar
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                from tinykws.fsutil import atomic_write_text
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            from tinykws.fsutil import atomic_write_text
 
-                logs = logs or {}
-                st = self.state
-                acc = float(logs.get("val_accuracy", 0.0))
-                st["history"].append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
-                st["last_file"] = f"epoch{epoch}.keras"
-                _save_keras_atomic(self.model, self.ckpt_dir / st["last_file"])
-                if acc > st["best_val_accuracy"]:
-                    st["best_val_accuracy"] = acc
-                    st["best_epoch"] = epoch
-                    st["best_file"] = f"best{epoch}.keras"
-                    st["wait"] = 0
-                    _save_keras_atomic(self.model, self.ckpt_dir / st["best_file"])
-                else:
-                    st["wait"] += 1
-                st["epoch"] = epoch
-                # state.json is the commit point: a crash before it leaves the previous epoch's
-                # state, whose files are still on disk; stale files are removed only after it.
-                atomic_write_text(self.ckpt_dir / "state.json", json.dumps(st, indent=1))
-                keep = {st["last_file"], st.get("best_file"), "state.json", "config.json"}
-                for f in self.ckpt_dir.iterdir():
-                    if f.name not in keep and not f.name.startswith("."):
-                        f.unlink()
-                if self.bar is not None:
-                    self.bar.update(1)
-                    self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", val_acc=f"{acc:.3f}")
-                if st["wait"] >= self.patience:
-                    self.model.stop_training = True
+            logs = logs or {}
+            st = self.state
+            acc = float(logs.get("val_accuracy", 0.0))
+            st["history"].append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
+            st["last_file"] = f"epoch{epoch}.keras"
+            _save_keras_atomic(self.model, self.ckpt_dir / st["last_file"])
+            if acc > st["best_val_accuracy"]:
+                st["best_val_accuracy"] = acc
+                st["best_epoch"] = epoch
+                st["best_file"] = f"best{epoch}.keras"
+                st["wait"] = 0
+                _save_keras_atomic(self.model, self.ckpt_dir / st["best_file"])
+            else:
+                st["wait"] += 1
+            st["epoch"] = epoch
+            # state.json is the commit point: a crash before it leaves the previous epoch's
+            # state, whose files are still on disk; stale files are removed only after it.
+            atomic_write_text(self.ckpt_dir / "state.json", json.dumps(st, indent=1))
+            keep = {st["last_file"], st.get("best_file"), "state.json", "config.json"}
+            for f in self.ckpt_dir.iterdir():
+                if f.name not in keep and not f.name.startswith("."):
+                    f.unlink()
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(loss=f"{logs.get('loss', 0):.3f}", val_acc=f"{acc:.3f}")
+            if st["wait"] >= self.patience:
+                self.model.stop_training = True
 
-        return Impl(*args, **kwargs)
+    return Impl(ckpt_dir, patience, state, bar)
 
 
 def _noise_bank(cfg: TrainConfig) -> Any:
@@ -401,7 +403,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             validation_data=(dev_x, dev_y),
             callbacks=[
                 tf.keras.callbacks.LearningRateScheduler(lr_at),
-                _CheckpointAndStop(ckpt, cfg.patience, state, bar),
+                _checkpoint_and_stop(ckpt, cfg.patience, state, bar),
             ],
             verbose=0,
         )
