@@ -67,6 +67,9 @@ class Board:
     microphone: str
     energy: EnergyModel
     path: Path
+    # shared source folders the port needs besides the core (e.g. firmware/usb): their *.c are
+    # compiled into the image and they are on the include path
+    source_dirs: tuple[Path, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
 
@@ -115,6 +118,13 @@ def load_board(name_or_path: str | os.PathLike[str]) -> Board:
     if not all(isinstance(f, str) for f in cflags):
         raise TinyKWSError(f"{path}: build.cflags must be a list of strings")
     defines = {str(k): str(v) for k, v in build.get("defines", {}).items()}
+    sources = build.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
+        raise TinyKWSError(f"{path}: build.sources must be a list of folders (strings)")
+    source_dirs = tuple(ROOT / x for x in sources)
+    for sd in source_dirs:
+        if not sd.is_dir():
+            raise TinyKWSError(f"{path}: build.sources folder does not exist: {sd}")
     method = _get(flash, "method", str, path, "flash")
     if method not in FLASH_METHODS:
         raise TinyKWSError(f"{path}: flash.method '{method}' unknown; one of {', '.join(FLASH_METHODS)}")
@@ -153,5 +163,6 @@ def load_board(name_or_path: str | os.PathLike[str]) -> Board:
             source=str(energy.get("source", "datasheet")),
         ),
         path=path,
+        source_dirs=source_dirs,
         raw=d,
     )

@@ -163,6 +163,9 @@ def compile_sources(
     atomic_write_text(build_dir / "tinykws_build_info.h", "\n".join(build_info))
     sources = sorted(CORE.glob("*.c")) + sorted(board.port_dir.glob("*.c")) + sorted(model_c_dir.glob("*.c"))
     includes = [build_dir, CORE, board.port_dir, model_c_dir]
+    for d in board.source_dirs:  # shared folders the port needs (the nano33's USB stack)
+        sources += sorted(d.glob("*.c"))
+        includes.append(d)
     if kernels and KERNELS.is_dir():
         sources += sorted(KERNELS.glob("*.c"))
         includes.append(KERNELS)

@@ -1,10 +1,10 @@
 /*
  * Port for the Arduino Nano 33 BLE / BLE Sense (nRF52840, Cortex-M4F at 64 MHz).
  *
- * - Host link: UART0 (the nRF52's legacy UART at 0x40002000, RX interrupt into a ring buffer)
- *   on the board's D1/TX (P1.03) and D0/RX (P1.10) pins, 115200 baud (9600 in an energy-mode
- *   image). NOT the USB port: the nRF52840's USB device (USBD) needs a full USB CDC stack,
- *   which this small port does not have; a 3.3 V USB-serial adapter on D0/D1 is the link.
+ * - Host link: USB CDC-ACM on the board's USB connector (the nRF52840 USBD; portable USB layer
+ *   in firmware/usb, register glue in link_usb_nano33.c): the board appears as /dev/ttyACM0
+ *   with USB vendor id 0x2341. With -DTINYKWS_NANO33_UART the link is UART0 on D1/TX (P1.03)
+ *   and D0/RX (P1.10) instead (link_uart_nano33.c), for a 3.3 V USB-serial adapter.
  * - Counter: the DWT cycle counter (64 MHz CPU cycles), extended to 64 bits in software
  *   (it wraps every 67 s; port_counter must be read at least that often, which the core does).
  * - Timestamp: GPIO D2 (P1.11), high when idle, pulled low for 20 us per timestamp so that a
@@ -17,34 +17,13 @@
  */
 #include <stdint.h>
 
+#include "nano33.h"
 #include "tinykws_build_info.h"
 #include "tinykws_port.h"
-
-#define REG(addr) (*(volatile uint32_t *)(addr))
 
 /* CLOCK */
 #define CLOCK_TASKS_HFCLKSTART REG(0x40000000u)
 #define CLOCK_EVENTS_HFCLKSTARTED REG(0x40000100u)
-
-/* UART0 (legacy, non-EasyDMA) */
-#define UART_BASE 0x40002000u
-#define UART_TASKS_STARTRX REG(UART_BASE + 0x000u)
-#define UART_TASKS_STARTTX REG(UART_BASE + 0x008u)
-#define UART_EVENTS_RXDRDY REG(UART_BASE + 0x108u)
-#define UART_EVENTS_TXDRDY REG(UART_BASE + 0x11Cu)
-#define UART_INTENSET REG(UART_BASE + 0x304u)
-#define UART_ENABLE REG(UART_BASE + 0x500u)
-#define UART_PSEL_TXD REG(UART_BASE + 0x50Cu)
-#define UART_PSEL_RXD REG(UART_BASE + 0x514u)
-#define UART_RXD REG(UART_BASE + 0x518u)
-#define UART_TXD REG(UART_BASE + 0x51Cu)
-#define UART_BAUDRATE REG(UART_BASE + 0x524u)
-#define UART_CONFIG REG(UART_BASE + 0x56Cu)
-#define UART_ENABLE_UART 4u
-#define UART_INT_RXDRDY (1u << 2)
-#define BAUD_115200 0x01D7E000u
-#define BAUD_9600 0x00275000u
-#define UART_IRQ 2u
 
 /* GPIO */
 #define P0_BASE 0x50000000u
@@ -53,8 +32,6 @@
 #define GPIO_OUTCLR(p) REG((p) + 0x50Cu)
 #define GPIO_DIRSET(p) REG((p) + 0x518u)
 #define PIN(port, n) ((uint32_t)(n) | ((uint32_t)(port) << 5))
-#define PIN_TX PIN(1, 3)
-#define PIN_RX PIN(1, 10)
 #define PIN_TS_PORT P1_BASE
 #define PIN_TS 11u /* D2 */
 #define PIN_LED 13u /* P0.13 */
@@ -65,7 +42,6 @@
 /* DWT / CoreDebug */
 #define DEMCR REG(0xE000EDFCu)
 #define DWT_CTRL REG(0xE0001000u)
-#define DWT_CYCCNT REG(0xE0001004u)
 
 /* PDM */
 #define PDM_BASE 0x4001D000u
@@ -92,31 +68,6 @@
 #define PDM_GAIN_DEFAULT 0x28u /* 0 dB */
 #define PDM_IRQ 29u
 
-#define NVIC_ISER REG(0xE000E100u)
-#define NVIC_ICER REG(0xE000E180u)
-
-static inline void irq_off(void) { __asm volatile("cpsid i" ::: "memory"); }
-static inline void irq_on(void) { __asm volatile("cpsie i" ::: "memory"); }
-
-/* ---- UART ---- */
-#define RX_RING 512u
-static volatile uint8_t g_rx[RX_RING];
-static volatile uint32_t g_rx_head, g_rx_tail;
-
-void port_uart_isr(void)
-{
-    while (UART_EVENTS_RXDRDY) {
-        uint32_t next = (g_rx_head + 1u) % RX_RING;
-        UART_EVENTS_RXDRDY = 0u;
-        if (next != g_rx_tail) { /* a full ring drops the byte (the host waits for m-ready) */
-            g_rx[g_rx_head] = (uint8_t)UART_RXD;
-            g_rx_head = next;
-        } else {
-            (void)UART_RXD;
-        }
-    }
-}
-
 /* ---- counter ---- */
 static uint32_t g_cyc_last, g_cyc_high;
 
@@ -135,55 +86,8 @@ void port_init(void)
     GPIO_OUTCLR(P0_BASE) = 1u << PIN_LED;
     GPIO_DIRSET(P0_BASE) = 1u << PIN_LED;
 
-    GPIO_OUTSET(P1_BASE) = 1u << 3; /* TX idles high */
-    GPIO_DIRSET(P1_BASE) = 1u << 3;
-    UART_PSEL_TXD = PIN_TX;
-    UART_PSEL_RXD = PIN_RX;
-    UART_CONFIG = 0u; /* 8N1, no flow control */
-    UART_BAUDRATE = TINYKWS_ENERGY_MODE ? BAUD_9600 : BAUD_115200;
-    UART_ENABLE = UART_ENABLE_UART;
-    UART_EVENTS_RXDRDY = 0u;
-    UART_EVENTS_TXDRDY = 0u;
-    UART_INTENSET = UART_INT_RXDRDY;
-    UART_TASKS_STARTRX = 1u;
-    UART_TASKS_STARTTX = 1u;
-    NVIC_ISER = 1u << UART_IRQ;
+    nano33_link_init(); /* USB CDC-ACM, or UART0 with -DTINYKWS_NANO33_UART */
     irq_on();
-}
-
-int port_getc(void)
-{
-    for (;;) {
-        irq_off();
-        if (g_rx_tail != g_rx_head) {
-            uint8_t c = g_rx[g_rx_tail];
-            g_rx_tail = (g_rx_tail + 1u) % RX_RING;
-            irq_on();
-            return c;
-        }
-        __asm volatile("wfi" ::: "memory"); /* woken by the RX interrupt, taken at irq_on */
-        irq_on();
-    }
-}
-
-int port_poll_getc(void)
-{
-    int c = -1;
-    irq_off();
-    if (g_rx_tail != g_rx_head) {
-        c = g_rx[g_rx_tail];
-        g_rx_tail = (g_rx_tail + 1u) % RX_RING;
-    }
-    irq_on();
-    return c;
-}
-
-void port_putc(char c)
-{
-    UART_EVENTS_TXDRDY = 0u;
-    UART_TXD = (uint8_t)c;
-    while (UART_EVENTS_TXDRDY == 0u) {
-    }
 }
 
 uint64_t port_counter(void)
@@ -282,7 +186,7 @@ int port_mic_start(void)
     PDM_EVENTS_STARTED = 0u;
     PDM_INTENSET = 1u; /* STARTED */
     PDM_ENABLE = 1u;
-    NVIC_ISER = 1u << PDM_IRQ;
+    NVIC_ISER0 = 1u << PDM_IRQ;
     PDM_TASKS_START = 1u;
     return 0;
 #endif
@@ -307,7 +211,7 @@ int port_mic_read(int16_t *dst, int max)
 void port_mic_stop(void)
 {
     PDM_INTENCLR = 1u;
-    NVIC_ICER = 1u << PDM_IRQ;
+    NVIC_ICER0 = 1u << PDM_IRQ;
     PDM_TASKS_STOP = 1u;
     PDM_ENABLE = 0u;
     GPIO_OUTCLR(P0_BASE) = 1u << PIN_MIC_PWR;

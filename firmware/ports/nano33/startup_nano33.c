@@ -1,17 +1,24 @@
 /*
  * Startup for the Arduino Nano 33 BLE / BLE Sense (nRF52840, Cortex-M4F): vector table at the
  * application start (0x10000, after the Arduino bootloader), reset handler (VTOR, .data copy,
- * .bss zero, FPU on), fault loop. Interrupts used: UARTE0/UART0 (2) and PDM (29).
+ * .bss zero, FPU on), fault loop. Interrupts used: POWER_CLOCK (0: USB power events), UART0 (2,
+ * only with -DTINYKWS_NANO33_UART), PDM (29) and USBD (39). The handlers of the host link not
+ * built into an image are weak aliases of the default loop (their interrupts stay disabled).
  */
 #include <stdint.h>
 
 extern uint32_t __etext_data, __data_start, __data_end, __bss_start, __bss_end, __stack_top;
 extern int main(void);
-void port_uart_isr(void);
 void port_pdm_isr(void);
+void default_handler(void);
+void port_power_isr(void) __attribute__((weak, alias("default_handler")));
+void port_uart_isr(void) __attribute__((weak, alias("default_handler")));
+void port_usbd_isr(void) __attribute__((weak, alias("default_handler")));
 
+#define POWER_CLOCK_IRQ 0
 #define UART0_IRQ 2
 #define PDM_IRQ 29
+#define USBD_IRQ 39
 #define NUM_VECTORS (16 + 48)
 
 static void fault_handler(void)
@@ -20,7 +27,7 @@ static void fault_handler(void)
     }
 }
 
-static void default_handler(void)
+void default_handler(void)
 {
     for (;;) {
     }
@@ -66,6 +73,8 @@ __attribute__((section(".vectors"), used)) void (*const g_vectors[NUM_VECTORS])(
     [12] = default_handler, /* DebugMon */
     [14] = default_handler, /* PendSV */
     [15] = default_handler, /* SysTick (unused: DWT counts cycles) */
+    [16 + POWER_CLOCK_IRQ] = port_power_isr,
     [16 + UART0_IRQ] = port_uart_isr,
     [16 + PDM_IRQ] = port_pdm_isr,
+    [16 + USBD_IRQ] = port_usbd_isr,
 };
