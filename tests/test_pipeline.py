@@ -212,3 +212,59 @@ def test_model_dir_write_on_full_disk_leaves_nothing(corpus, tmp_path, monkeypat
     assert rc == 2
     assert "disk full" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == [".tones_full.ckpt"]  # checkpoint kept
+
+
+def test_unknown_resample_draws_a_fresh_unknown_set_each_epoch(corpus):
+    """Every epoch uses all keyword and silence rows and exactly `pool_pick` pool rows, and
+    the pool rows differ between epochs (that is the point: more unknown words over a run)."""
+    import numpy as np
+
+    from tinykws.train import TrainConfig, _augment_plan, assemble_splits
+
+    cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en",
+                      unknown_resample=True, unknown_share=0.05, batch_size=32)  # fmt: skip
+    splits, summary = assemble_splits(cfg)
+    tr = splits["train"]
+    assert tr.pool is not None and tr.pool.sum() > tr.pool_pick > 0
+    assert (tr.labels[tr.pool] == 1).all()  # the pool is unknown words only
+    assert summary["counts"]["train"]["_unknown_"] == tr.pool_pick
+    dct = np.eye(40, 10)
+    picked = []
+    for epoch in range(3):
+        order = _augment_plan(cfg, tr, 5, epoch, 49, 10, dct)["order"]
+        first = order[: tr.epoch_size()]  # the rest pads the last batch
+        assert len(set(first.tolist())) == tr.epoch_size()
+        assert set(np.flatnonzero(~tr.pool)) <= set(first.tolist())
+        picked.append(frozenset(int(i) for i in first if tr.pool[i]))
+        assert len(picked[-1]) == tr.pool_pick
+    assert len(set(picked)) == 3
+
+
+def test_channel_offsets_are_smooth_bounded_spectral_envelopes():
+    """The cepstral offsets decode (least squares through the DCT) to log-mel curves made of
+    the four smoothest cosines only, bounded by amount * (1 + 1/2 + 1/3 + 1/4)."""
+    import numpy as np
+
+    from tinykws.features import get_frontend
+    from tinykws.train import _channel_offsets
+
+    fe = get_frontend("mlperf")
+    dct = fe.dct_matrix()
+    off = _channel_offsets(np.random.default_rng(0), 500, 0.7, dct)
+    assert off.shape == (500, fe.n_coeffs)
+    assert np.allclose(off[:, 0], 0, atol=1e-5)  # no level change: c0 is untouched
+    assert np.allclose(off[:, 5:], 0, atol=1e-5)  # nothing sharper than the 4th cosine
+    g = off @ np.linalg.pinv(dct)  # back to log-mel curves over the 40 bands
+    assert np.abs(g).max() <= 0.7 * (1 + 1 / 2 + 1 / 3 + 1 / 4) + 1e-4
+    assert np.abs(g).max() > 0.5  # and it does colour the spectrum
+    assert not np.allclose(off, _channel_offsets(np.random.default_rng(1), 500, 0.7, dct))
+
+
+def test_training_with_smoothing_channel_and_resample_is_deterministic(corpus, tmp_path):
+    extra = ["--label-smoothing", "0.1", "--channel-aug", "0.7", "--unknown-resample"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli.main(train_args(corpus, a, *extra, "--epochs", "2")) == 0
+    assert cli.main(train_args(corpus, b, *extra, "--epochs", "2")) == 0
+    assert (a / "model_int8.tflite").read_bytes() == (b / "model_int8.tflite").read_bytes()
+    cfg = json.loads((a / "tinykws.json").read_text())["training"]["config"]
+    assert (cfg["label_smoothing"], cfg["channel_aug"], cfg["unknown_resample"]) == (0.1, 0.7, True)

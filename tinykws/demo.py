@@ -15,10 +15,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tinykws.mlperf import MLPERF_KEYWORDS, MLPERF_LABELS
 from tinykws.progress import notice
+
+if TYPE_CHECKING:
+    from tinykws.train import TrainConfig
 
 
 def shared_dir() -> Path:
@@ -41,16 +44,11 @@ class DemoConfig:
     seed: int = 0
 
 
-def run_demo(cfg: DemoConfig) -> dict[str, Any]:
-    """Run the demo; returns a summary (also written to <out>/demo.json)."""
+def synthesize_demo_corpus(cfg: DemoConfig) -> Path:
+    """Synthesize the demo corpus into <work>/corpus (reused when it is already there)."""
     from tinykws.data.synth import synthesize
-    from tinykws.evaluate import evaluate
-    from tinykws.fsutil import atomic_write_text
-    from tinykws.train import TrainConfig, train
 
-    t0 = time.perf_counter()
     corpus = cfg.work / "corpus"
-    notice(f"[1/3] synthesizing {', '.join(cfg.languages)} into {corpus}")
     synthesize(
         corpus,
         languages=list(cfg.languages),
@@ -60,17 +58,36 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         others_per_speaker=cfg.others_per_speaker,
         seed=cfg.seed,
     )
-    t_synth = time.perf_counter() - t0
-    notice(f"[2/3] training dscnn-s on {len(MLPERF_KEYWORDS)} keywords")
-    tcfg = TrainConfig(
+    return corpus
+
+
+def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
+    """The demo's training recipe (benchmarks/bench_transfer.py evaluates variations of it)."""
+    from tinykws.train import TrainConfig
+
+    return TrainConfig(
         data=str(corpus),
         keywords=MLPERF_KEYWORDS,
-        out=str(cfg.out),
+        out=str(out),
         language="en",
         unknown_languages=list(cfg.languages[1:]),
         epochs=cfg.epochs,
         seed=cfg.seed,
     )
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+    """Run the demo; returns a summary (also written to <out>/demo.json)."""
+    from tinykws.evaluate import evaluate
+    from tinykws.fsutil import atomic_write_text
+    from tinykws.train import train
+
+    t0 = time.perf_counter()
+    notice(f"[1/3] synthesizing {', '.join(cfg.languages)} into {cfg.work / 'corpus'}")
+    corpus = synthesize_demo_corpus(cfg)
+    t_synth = time.perf_counter() - t0
+    notice(f"[2/3] training dscnn-s on {len(MLPERF_KEYWORDS)} keywords")
+    tcfg = demo_train_config(cfg, corpus, cfg.out)
     res = train(tcfg)
     t_train = time.perf_counter() - t0 - t_synth
     summary: dict[str, Any] = {

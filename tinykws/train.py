@@ -62,6 +62,13 @@ class TrainConfig:
     speed_perturb: float = 0.0  # per-clip resampling factor exp(U(-x, x)): pitch, formants, tempo
     specaugment_time: int = 10  # max frames masked (one mask)
     specaugment_freq: int = 3  # max coefficients masked (one mask)
+    # per-clip random spectral envelope (microphone/room colouring), natural-log units: 0.7 is
+    # about +-6 dB; applied as the cepstral offset it equals (see _channel_offsets)
+    channel_aug: float = 0.0
+    label_smoothing: float = 0.0  # 0: sparse cross-entropy (hard labels)
+    # True: each epoch draws its unknown clips afresh from every other word of the train split
+    # (same share, many more words and voices over the run); False: one fixed draw
+    unknown_resample: bool = False
     max_clips_per_word: int | None = None
     calibration_clips: int = 300
 
@@ -77,9 +84,21 @@ class SplitData:
     audio: np.ndarray  # float32 [N, 16000]; silence rows are zeros (noise is added later)
     labels: np.ndarray  # int32 [N]
     is_silence: np.ndarray  # bool [N]
+    # unknown_resample: rows that form the unknown pool, and how many of them an epoch uses
+    pool: np.ndarray | None = None
+    pool_pick: int = 0
 
     def counts(self, labels: list[str]) -> dict[str, int]:
-        return {lab: int((self.labels == i).sum()) for i, lab in enumerate(labels)}
+        c = {lab: int((self.labels == i).sum()) for i, lab in enumerate(labels)}
+        if self.pool is not None:
+            c[UNKNOWN] = self.pool_pick
+        return c
+
+    def epoch_size(self) -> int:
+        """Clips per epoch (with a resampled unknown pool, not every row is used each epoch)."""
+        if self.pool is None:
+            return len(self.labels)
+        return int((~self.pool).sum()) + self.pool_pick
 
 
 def _n_extra(n_keyword: int, share: float, other_share: float) -> int:
@@ -128,7 +147,12 @@ def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, A
         unk_pool = [c for c in clips if c.word not in index]
         n_unk = min(len(unk_pool), _n_extra(len(kw), cfg.unknown_share, cfg.silence_share))
         n_sil = _n_extra(len(kw), cfg.silence_share, cfg.unknown_share)
-        unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_unk, replace=False)] if n_unk else []
+        resample = cfg.unknown_resample and split == "train" and n_unk > 0
+        if resample:  # the whole pool, capped so memory stays bounded (8x one epoch's draw)
+            n_load = min(len(unk_pool), 8 * n_unk)
+            unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_load, replace=False)]
+        else:
+            unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_unk, replace=False)] if n_unk else []
         chosen = kw + unk
         if not chosen:
             if split == "train":
@@ -142,6 +166,10 @@ def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, A
         sil = np.zeros(len(y), bool)
         sil[len(y) - n_sil :] = True
         splits[split] = SplitData(audio, y, sil)
+        if resample:
+            pool = np.zeros(len(y), bool)
+            pool[np.flatnonzero(np.asarray(loaded) >= len(kw))] = True
+            splits[split] = SplitData(audio, y, sil, pool=pool, pool_pick=min(n_unk, int(pool.sum())))
         summary_counts[split] = splits[split].counts(labels)
     if skipped_total:
         notice(f"skipped {skipped_total} unreadable clips")
@@ -171,17 +199,41 @@ def fill_silence(split: SplitData, noise: np.ndarray, seed: int, max_volume: flo
     return audio
 
 
+def _channel_offsets(rng: np.random.Generator, m: int, amount: float, dct: np.ndarray) -> np.ndarray:
+    """Cepstral offsets [m, coeffs] of `m` random smooth spectral envelopes.
+
+    Why in the cepstrum: a microphone or room multiplies the spectrum by a fixed response, which
+    adds a constant curve g(mel band) to every frame's log-mel energies, and the DCT turns that
+    into a constant offset g @ dct on every frame's coefficients. The synthesizer colours each
+    speaker once; this draws a new colouring for every clip in every epoch, for free. g is a
+    sum of the four smoothest cosines over the mel bands with amplitudes U(-amount, amount)/k,
+    so it tilts and bends the spectrum but never adds narrow peaks.
+    """
+    n_mels = dct.shape[0]
+    band = (np.arange(n_mels) + 0.5) / n_mels
+    ks = np.arange(1, 5)
+    basis = np.cos(np.pi * ks[:, None] * band[None, :])  # [4, n_mels]
+    amp = rng.uniform(-amount, amount, (m, len(ks))) / ks[None, :]
+    return ((amp @ basis) @ dct).astype(np.float32)
+
+
 def _augment_plan(
-    cfg: TrainConfig, n: int, n_noise: int, epoch: int, frames: int, coeffs: int
+    cfg: TrainConfig, split: SplitData, n_noise: int, epoch: int, frames: int, coeffs: int, dct: np.ndarray
 ) -> dict[str, np.ndarray]:
     """All random draws of one epoch, from (seed, epoch) only: order, shift, noise, masks."""
     rng = np.random.default_rng([cfg.seed, epoch])
+    n = split.epoch_size()
     steps = math.ceil(n / cfg.batch_size)
-    order = rng.permutation(n)
-    order = np.concatenate([order, rng.choice(n, steps * cfg.batch_size - n)])
+    if split.pool is None:
+        order = rng.permutation(n)
+        order = np.concatenate([order, rng.choice(n, steps * cfg.batch_size - n)])
+    else:
+        pick = rng.choice(np.flatnonzero(split.pool), split.pool_pick, replace=False)
+        rows = np.concatenate([np.flatnonzero(~split.pool), pick])
+        order = rows[np.concatenate([rng.permutation(n), rng.choice(n, steps * cfg.batch_size - n)])]
     m = len(order)
     max_shift = int(cfg.time_shift_ms * 16)
-    return {
+    plan = {
         "order": order.astype(np.int32),
         "speed": np.exp(rng.uniform(-cfg.speed_perturb, cfg.speed_perturb, m)).astype(np.float32),
         "shift": rng.integers(-max_shift, max_shift + 1, m).astype(np.int32),
@@ -193,6 +245,9 @@ def _augment_plan(
         "f_width": rng.integers(0, cfg.specaugment_freq + 1, m).astype(np.int32),
         "f_start": rng.integers(0, coeffs, m).astype(np.int32),
     }
+    if cfg.channel_aug > 0:  # drawn last so that the other draws do not depend on it
+        plan["channel"] = _channel_offsets(rng, m, cfg.channel_aug, dct)
+    return plan
 
 
 def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe: Any, epoch0: int) -> Any:
@@ -201,7 +256,9 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
 
     n, length = split.audio.shape
     frames, coeffs = fe.shape
-    plans = [_augment_plan(cfg, n, len(noise), e, frames, coeffs) for e in range(epoch0, cfg.epochs)]
+    n_classes = len(cfg.labels)
+    dct = fe.dct_matrix()
+    plans = [_augment_plan(cfg, split, len(noise), e, frames, coeffs, dct) for e in range(epoch0, cfg.epochs)]
     plan = {k: np.concatenate([p[k] for p in plans]) for k in plans[0]}
     plan["noise_on"] = plan["noise_on"] | split.is_silence[plan["order"]]
     plan["label"] = split.labels[plan["order"]]
@@ -231,13 +288,19 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
         nz = tf.gather(noise_t, b["noise_idx"])
         vol = b["noise_vol"] * tf.cast(b["noise_on"], tf.float32)
         x = tf.clip_by_value(x + vol[:, None] * nz, -1.0, 1.0)
-        f = fake_quant(features(x))  # the device's int8 input rounding
+        f = features(x)
+        if cfg.channel_aug > 0:
+            f = f + b["channel"][:, None, :]
+        f = fake_quant(f)  # the device's int8 input rounding
         t = tf.range(frames)[None, :, None]
         c = tf.range(coeffs)[None, None, :]
         tmask = (t >= b["t_start"][:, None, None]) & (t < (b["t_start"] + b["t_width"])[:, None, None])
         fmask = (c >= b["f_start"][:, None, None]) & (c < (b["f_start"] + b["f_width"])[:, None, None])
         f = tf.where(tmask | fmask, tf.zeros_like(f), f)
-        return f[..., None], b["label"]
+        y = b["label"]
+        if cfg.label_smoothing > 0:
+            y = tf.one_hot(y, n_classes)
+        return f[..., None], y
 
     ds = tf.data.Dataset.from_tensor_slices(plan).batch(cfg.batch_size, drop_remainder=True)
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -364,18 +427,22 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     dev_audio = fill_silence(splits["dev"], noise, cfg.seed + 1)
     dev_x = fe.dequantize(fe.int8_features(dev_audio))[..., None]
     dev_y = splits["dev"].labels
+    if cfg.label_smoothing > 0:
+        dev_y = np.eye(len(cfg.labels), dtype=np.float32)[dev_y]
 
     epoch0 = state["epoch"] + 1
     if resume and state.get("last_file"):
         model = tf.keras.models.load_model(ckpt / state["last_file"])
     else:
         model = build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
-        model.compile(
-            optimizer=tf.keras.optimizers.Adam(cfg.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-    n_train = len(splits["train"].labels)
+        if cfg.label_smoothing > 0:  # smoothing needs one-hot targets (dataset and dev set)
+            loss = tf.keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+            acc = tf.keras.metrics.CategoricalAccuracy(name="accuracy")
+        else:
+            loss = tf.keras.losses.SparseCategoricalCrossentropy()
+            acc = tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        model.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=[acc])
+    n_train = splits["train"].epoch_size()
     steps = math.ceil(n_train / cfg.batch_size)
     stopped_early = state["wait"] >= cfg.patience
     seconds = 0.0
@@ -580,6 +647,23 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         "--noise", action="append", default=[], help="folder of background-noise wavs (repeatable)"
     )
     p.add_argument("--max-clips-per-word", type=int)
+    d = TrainConfig(data="", keywords=[], out="")  # the recipe's defaults live in TrainConfig
+    p.add_argument(
+        "--speed-perturb", type=float, default=d.speed_perturb, help="per-clip resampling exp(U(-x, x))"
+    )
+    p.add_argument(
+        "--channel-aug",
+        type=float,
+        default=d.channel_aug,
+        help="per-clip random spectral envelope, log units",
+    )
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument(
+        "--unknown-resample",
+        action=argparse.BooleanOptionalAction,
+        default=d.unknown_resample,
+        help="draw the unknown clips afresh every epoch",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
 
@@ -614,6 +698,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         patience=args.patience,
         noise_dirs=[str(d) for d in args.noise],
         max_clips_per_word=args.max_clips_per_word,
+        speed_perturb=args.speed_perturb,
+        channel_aug=args.channel_aug,
+        label_smoothing=args.label_smoothing,
+        unknown_resample=args.unknown_resample,
     )
 
 
