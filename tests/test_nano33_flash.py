@@ -1,6 +1,7 @@
 """`flash` for the Nano 33 BLE without a board: the 1200-baud touch, port auto-detection by USB
-vendor id, bossac's command line, and the messages when the tool or the board is missing
-(all with fakes: no board is attached here)."""
+vendor id (for flashing and for talking to the application's USB CDC-ACM port), bossac's command
+line, and the messages when the tool or the board is missing (all with fakes: no board is
+attached here)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,38 @@ def test_flash_refuses_a_model_too_big_before_flashing(monkeypatch, tmp_path, ml
     err = capsys.readouterr().err
     assert "tiny33: image does not fit: flash" in err and "> 40000 bytes" in err
     assert not (tmp_path / "ran").exists()
+
+
+def test_open_board_finds_the_usb_cdc_port_by_vendor_id(monkeypatch, tmp_path):
+    """The application enumerates as USB CDC-ACM with vendor id 0x2341 (firmware/usb): bench /
+    listen without --port pick it the way flash does; a UART-linked profile still needs --port."""
+    from tinykws.boards import ROOT, load_board
+    from tinykws.device import qemu
+
+    opened = []
+
+    def fake_open_port(port, baud=115200, timeout=0.1):
+        opened.append(port)
+        raise TinyKWSError("stop here")
+
+    monkeypatch.setattr(qemu, "open_port", fake_open_port)
+    b = load_board("nano33")
+    ports = [FakePort("/dev/ttyS0", None), FakePort("/dev/ttyACM5", 0x2341)]
+    monkeypatch.setattr(flasher, "_comports", lambda: ports)
+    with pytest.raises(TinyKWSError, match="stop here"), qemu.open_board(b, None, None):
+        pass
+    assert opened == ["/dev/ttyACM5"]
+    monkeypatch.setattr(flasher, "_comports", lambda: [FakePort("/dev/ttyS0", None)])
+    with pytest.raises(TinyKWSError, match="no board with USB vendor id 0x2341"):
+        with qemu.open_board(b, None, None):
+            pass
+    uart = tmp_path / "n33uart.toml"
+    uart.write_text(
+        (ROOT / "boards" / "nano33.toml")
+        .read_text()
+        .replace('name = "nano33"', 'name = "n33uart"')
+        .replace('transport = "usb"', 'transport = "uart"')
+    )
+    with pytest.raises(TinyKWSError, match="needs --port"), qemu.open_board(load_board(uart), None, None):
+        pass
+    assert opened == ["/dev/ttyACM5"]

@@ -153,13 +153,22 @@ class QemuBoard:
 def open_board(board, elf: str | os.PathLike[str] | None = None, port: str | None = None,
                timeout: float = 20.0, baud: int | None = None) -> Iterator[DeviceClient]:  # fmt: skip
     """A DeviceClient for `board`: QEMU for emulated boards, the serial `port` for real ones
-    (at `baud`, default the profile's; energy runs use its energy baud rate)."""
+    (at `baud`, default the profile's; energy runs use its energy baud rate). A real board
+    whose link is USB (profile `serial.transport = "usb"`) is auto-detected by its USB vendor
+    id when no port is given."""
     if port is None and board.flash_method == "qemu":
         if elf is None:
             raise TinyKWSError(f"{board.name}: no firmware image to run")
         with QemuBoard(elf, board.qemu_machine, timeout=timeout, name=board.name) as dev:
             yield dev
         return
+    if port is None and board.raw.get("serial", {}).get("transport") == "usb":
+        # a USB CDC-ACM board (the nano33's default link) is found by its USB vendor id, the
+        # same way `flash` finds it
+        from tinykws.device import flasher
+
+        vid = int(board.raw.get("flash", {}).get("usb_vid", flasher.ARDUINO_VID))
+        port = flasher.find_port(vid, flasher._comports)
     if port is None:
         raise TinyKWSError(f"{board.name}: a real board needs --port (e.g. /dev/ttyACM0)")
     ser = open_port(port, baud=baud or board.baud, timeout=0.05)
