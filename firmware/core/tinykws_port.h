@@ -3,7 +3,8 @@
  *
  * Why a separate header: the core (protocol, runtime, features) never touches registers, so
  * a new board is one small folder implementing these functions (startup, linker script,
- * UART, counter, GPIO). Emulated boards (QEMU) and real ones implement the same interface.
+ * host link (a UART, or USB through firmware/usb), counter, GPIO). Emulated boards (QEMU)
+ * and real ones implement the same interface.
  */
 #ifndef TINYKWS_PORT_H
 #define TINYKWS_PORT_H
@@ -16,7 +17,8 @@ enum tinykws_counter_kind {
     TINYKWS_COUNTER_CYCLES = 1        /* real CPU cycles (e.g. DWT CYCCNT) */
 };
 
-/* Board bring-up: clocks, UART at the profile's baud rate, counter, timestamp GPIO. */
+/* Board bring-up: clocks, the host link (UART at the profile's baud rate, or USB), counter,
+ * timestamp GPIO. */
 void port_init(void);
 
 /* Blocking read of one byte from the host link (may sleep the CPU while waiting). */

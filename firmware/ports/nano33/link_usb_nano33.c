@@ -39,8 +39,9 @@
  *  - The Arduino 1200-baud touch reboots into the Arduino bootloader the way the Arduino mbed
  *    core does it for this board: POWER.GPREGRET = 0xB0 (DFU_MAGIC_SERIAL_ONLY_RESET), then a
  *    system reset (arduino/ArduinoCore-mbed, variants/ARDUINO_NANO33BLE/pins_arduino.h,
- *    _ontouch1200bps_). The reset waits 50 ms first so that the host sees the status stage of
- *    the SET_CONTROL_LINE_STATE request that asked for it.
+ *    _ontouch1200bps_; RIOT's boards/arduino-nano-33-ble/reset.c writes the same 0xB0, an
+ *    older version of it 0x4E). The reset waits 50 ms first so that the host sees the status
+ *    stage of the SET_CONTROL_LINE_STATE request that asked for it.
  */
 #if !defined(TINYKWS_NANO33_UART)
 #include <stdint.h>
