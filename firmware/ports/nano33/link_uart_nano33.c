@@ -83,7 +83,7 @@ int port_getc(void)
             irq_on();
             return c;
         }
-        __asm volatile("wfi" ::: "memory"); /* woken by the RX interrupt, taken at irq_on */
+        cpu_wfi(); /* woken by the RX interrupt, taken at irq_on */
         irq_on();
     }
 }

@@ -4,7 +4,9 @@
  * nano33 port; -DTINYKWS_NANO33_UART selects UART0 on D0/D1 instead (link_uart_nano33.c).
  *
  * COMPILED HERE, NOT RUN ON HARDWARE: no board is attached to the machines tinykws is tested
- * on. The portable layer is tested on the host (tests/test_usb_cdc.py); this file only builds.
+ * on. The portable layer is tested on the host (tests/test_usb_cdc.py); this file is built for
+ * the board and, on the host, run only against a model of the USBD registers written from the
+ * same reading of the datasheet (tests/test_nano33_usbd_model.py: its logic, not the silicon).
  * docs/nano33.md lists what to check first on a real board.
  *
  * Register map and behaviour: nRF52840 Product Specification, USBD and POWER chapters
@@ -235,9 +237,9 @@ static void reboot_to_bootloader(void)
     irq_off();
     USBD_USBPULLUP = 0u; /* detach: the bootloader enumerates afresh */
     POWER_GPREGRET = DFU_MAGIC_SERIAL_ONLY_RESET;
-    __asm volatile("dsb" ::: "memory");
+    cpu_dsb();
     SCB_AIRCR = AIRCR_VECTKEY_SYSRESETREQ | (SCB_AIRCR & AIRCR_PRIGROUP);
-    __asm volatile("dsb" ::: "memory");
+    cpu_dsb();
     for (;;) {
     }
 }
@@ -505,7 +507,7 @@ int port_getc(void)
             }
             return c;
         }
-        __asm volatile("wfi" ::: "memory"); /* woken by the USBD interrupt, taken at irq_on */
+        cpu_wfi(); /* woken by the USBD interrupt, taken at irq_on */
         irq_on();
     }
 }

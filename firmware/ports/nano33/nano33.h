@@ -21,6 +21,8 @@
 
 static inline void irq_off(void) { __asm volatile("cpsid i" ::: "memory"); }
 static inline void irq_on(void) { __asm volatile("cpsie i" ::: "memory"); }
+static inline void cpu_wfi(void) { __asm volatile("wfi" ::: "memory"); }
+static inline void cpu_dsb(void) { __asm volatile("dsb" ::: "memory"); }
 
 /* The host link: USB CDC-ACM (link_usb_nano33.c, the default) or UART0 on D0/D1
  * (link_uart_nano33.c, with -DTINYKWS_NANO33_UART). Each file compiles to nothing unless it
