@@ -27,6 +27,16 @@ def test_profile():
     assert [d.relative_to(ROOT).as_posix() for d in b.source_dirs] == ["firmware/usb"]
 
 
+def test_profile_sources_must_exist(tmp_path):
+    text = (ROOT / "boards" / "nano33.toml").read_text()
+    bad = tmp_path / "n33bad.toml"
+    bad.write_text(
+        text.replace('name = "nano33"', 'name = "n33bad"').replace('["firmware/usb"]', '["firmware/nope"]')
+    )
+    with pytest.raises(TinyKWSError, match=r"build.sources folder does not exist: .*firmware/nope"):
+        load_board(bad)
+
+
 def test_build_ref_model_with_frontend(mlperf_ref_model, tmp_path):
     b = load_board("nano33")
     res = build_firmware(b, mlperf_ref_model, tmp_path, frontend="mlperf")

@@ -3,9 +3,10 @@ shared library with a small C driver that records the port hooks, and driven wit
 the way a host enumerates and uses a CDC-ACM serial port: descriptors checked against USB 2.0
 chapter 9 and CDC/PSTN 1.2, control requests, the byte rings and the Arduino 1200-baud touch.
 
-Only this portable layer runs here; the nRF52840 register glue that calls it
-(firmware/ports/nano33/link_usb_nano33.c) is compiled by tests/test_nano33.py but has not been
-run on hardware."""
+This portable layer is what runs here against the specifications; the nRF52840 register glue
+that calls it (firmware/ports/nano33/link_usb_nano33.c) is compiled by tests/test_nano33.py,
+exercised against a register model by tests/test_nano33_usbd_model.py, and has not been run on
+hardware."""
 
 from __future__ import annotations
 
