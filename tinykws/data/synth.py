@@ -62,7 +62,7 @@ DEFAULT_LANGUAGES = (
 # Relative share of English speakers per engine, renormalized over the engines installed. Even:
 # the MLPerf Tiny reference model (trained on real speech) recognizes flite and festival words
 # far more often than espeak-ng's (docs/data.md), while espeak-ng brings accents and variants.
-ENGINE_WEIGHTS = {"espeak": 1.0, "flite": 1.0, "festival": 1.0}
+ENGINE_WEIGHTS = {"espeak": 1.0, "flite": 1.0, "festival": 1.0, "piper": 1.0}
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,13 @@ def make_speakers(
         raise TinyKWSError(f"--speakers: must be at least 1, got {n}")
     rng = np.random.default_rng([seed & 0xFFFFFFFF, _h("speakers", lang)])
     fest = list(eng.festival_voices())
+    pipers = list(eng.piper_voices())
     english = lang.split("-")[0] == "en"
-    usable = [e for e in engines if (english or e not in eng.ENGLISH_ONLY) and (e != "festival" or fest)]
+    usable = [
+        e
+        for e in engines
+        if (english or e not in eng.ENGLISH_ONLY) and (e != "festival" or fest) and (e != "piper" or pipers)
+    ]
     ew = {**ENGINE_WEIGHTS, **(engine_weights or {})}
     weights = np.array([max(0.0, ew.get(e, 0.0)) for e in usable], dtype=np.float64)
     if not usable or weights.sum() <= 0:
@@ -189,6 +194,8 @@ def make_speakers(
             name = str(rng.choice(dialects)) + (f"+{var}" if var else "")
         elif engine == "flite":
             name = str(rng.choice(eng.FLITE_VOICES))
+        elif engine == "piper":
+            name = str(rng.choice(pipers))
         else:
             name = str(rng.choice(fest))
         voice = eng.Voice(
