@@ -178,6 +178,59 @@ def test_vocal_tract_shift_scales_frequencies() -> None:
         assert abs(_peak_hz(y) - 500 * alpha) < 6
 
 
+def _vowel(f0: float, sr: int, formant: float = 800.0, seconds: float = 0.6) -> np.ndarray:
+    """A glottal pulse train at f0 through one resonance at `formant` Hz: a crude vowel."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * sr)
+    src = np.zeros(n)
+    src[:: int(round(sr / f0))] = 1.0
+    r, w = 0.97, 2 * np.pi * formant / sr
+    y = lfilter([1.0], [1.0, -2 * r * np.cos(w), r * r], src)
+    return (y / np.abs(y).max() * 0.5).astype(np.float32)
+
+
+def _f0_autocorr(x: np.ndarray, sr: int) -> float:
+    x = x[len(x) // 4 : 3 * len(x) // 4] - x.mean()
+    ac = np.correlate(x, x, "full")[len(x) - 1 :]
+    lo, hi = int(sr / 400), int(sr / 60)
+    return sr / (lo + int(np.argmax(ac[lo:hi])))
+
+
+def _envelope_peak_hz(x: np.ndarray, sr: int) -> float:
+    """Where the smoothed magnitude spectrum peaks (the formant, not a harmonic)."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    smooth = np.convolve(spec, np.ones(201) / 201, mode="same")
+    return float(np.argmax(smooth) * sr / len(x))
+
+
+@pytest.mark.skipif(not pt.world_available(), reason="pyworld not installed (pip install '.[voices]')")
+def test_world_pitch_moves_f0_and_keeps_the_formant() -> None:
+    sr = 16000
+    x = _vowel(120.0, sr)
+    y, sr_y = pt.world_pitch(x, sr, 1.5)
+    assert sr_y == sr and abs(len(y) - len(x)) <= sr // 100
+    assert abs(_f0_autocorr(x, sr) - 120) < 6
+    assert abs(_f0_autocorr(y, sr) - 180) < 9  # pitch x1.5
+    assert abs(_envelope_peak_hz(y, sr) - 800) < 150  # formant stays near 800 Hz
+    r = pt.vocal_tract_shift(x, sr, 1.5)  # resampling instead moves the formant with the pitch
+    assert abs(_envelope_peak_hz(r, sr) - 1200) < 150
+
+
+@pytest.mark.skipif(not pt.world_available(), reason="pyworld not installed (pip install '.[voices]')")
+def test_world_pitch_reproducible_across_threads_at_8khz() -> None:
+    """flite's 8 kHz voices: pyworld gave call-to-call differences at 8 kHz, so world_pitch
+    works at 16 kHz; the same input must give the same output in any thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = _vowel(110.0, 8000, formant=600.0, seconds=0.4)
+    a, sr_a = pt.world_pitch(x, 8000, 1.13)
+    assert sr_a == 16000
+    with ThreadPoolExecutor(2) as ex:
+        outs = list(ex.map(lambda _: pt.world_pitch(x, 8000, 1.13)[0], range(8)))
+    assert all(np.array_equal(a, o) for o in outs)
+
+
 def test_time_stretch_keeps_pitch_changes_length() -> None:
     t = np.arange(8000) / 16000
     x = np.sin(2 * np.pi * 300 * t).astype(np.float32)

@@ -8,9 +8,12 @@ randomness from a numpy Generator, so a corpus is reproducible from its seed.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 SR = 16000
+_WORLD_LOCK = threading.Lock()
 
 
 def trim_silence(x: np.ndarray, sr: int, top_db: float = 35.0, margin_s: float = 0.015) -> np.ndarray:
@@ -164,3 +167,42 @@ def colored_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndarr
     spec[0] = 0.0
     y = np.fft.irfft(spec, n)
     return (y / (np.sqrt(np.mean(y**2)) + 1e-12)).astype(np.float32)
+
+
+def world_available() -> bool:
+    try:
+        import pyworld  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def world_pitch(x: np.ndarray, sr: int, factor: float) -> tuple[np.ndarray, int]:
+    """Multiply the pitch (F0) by `factor`, keeping the spectral envelope (the formants).
+
+    Why: resampling (vocal_tract_shift) moves pitch and formants together, so it turns a male
+    voice into a smaller male voice, never into a voice with a higher pitch over a similar vocal
+    tract. A WORLD vocoder analysis (DIO + StoneMask F0, CheapTrick envelope, D4C aperiodicity)
+    and resynthesis with a scaled F0 does that. WORLD draws noise from one process-wide
+    generator (CheapTrick adds a tiny noise floor, synthesis an aperiodic excitation) that it
+    reseeds per call, so calls are serialized by a lock: otherwise concurrent synthesis threads
+    would interleave its state and a corpus would depend on thread timing. Audio below 16 kHz
+    (flite's 8 kHz voices) is upsampled first: at 8 kHz pyworld 0.3.5 gave different output for
+    the same input from call to call (measured), at 16 kHz and above it is reproducible.
+    Returns the audio and its sample rate.
+    """
+    import pyworld as pw
+    from scipy.signal import resample_poly
+
+    if sr < SR:
+        x, sr = resample_poly(np.asarray(x, np.float64), SR, sr), SR
+    y = np.ascontiguousarray(x, dtype=np.float64)
+    with _WORLD_LOCK:
+        f0, t = pw.dio(y, sr, frame_period=5.0)
+        f0 = pw.stonemask(y, f0, t, sr)
+        sp = pw.cheaptrick(y, f0, t, sr)
+        ap = pw.d4c(y, f0, t, sr)
+        out = pw.synthesize(f0 * factor, sp, ap, sr, frame_period=5.0)
+    peak_in = float(np.max(np.abs(y))) or 1.0
+    peak_out = float(np.max(np.abs(out))) or 1.0
+    return (out[: len(x)] * (peak_in / peak_out)).astype(np.float32), sr

@@ -63,6 +63,9 @@ DEFAULT_LANGUAGES = (
 # the MLPerf Tiny reference model (trained on real speech) recognizes flite and festival words
 # far more often than espeak-ng's (docs/data.md), while espeak-ng brings accents and variants.
 ENGINE_WEIGHTS = {"espeak": 1.0, "flite": 1.0, "festival": 1.0, "piper": 1.0}
+# engines with a handful of recorded voices, whose speakers get WORLD pitch changes (espeak-ng
+# sets pitch itself and has ~85 variants)
+FEW_VOICES = {"flite", "festival", "piper"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class Perturbation:
     noise_floor_db: tuple[float, float] = (-50.0, -30.0)  # self-noise RMS below the speech peak
     peak_dbfs: tuple[float, float] = (-25.0, -1.0)  # level of the finished clip
     intonation: bool = True  # random terminator (. ! ? ,) -> statement/exclamation/question
+    # share of the speakers of engines with few voices (flite, festival, piper) whose pitch is
+    # moved away from their formants by a WORLD vocoder (pyworld), by a factor log-uniform in
+    # f0_range: one recorded voice becomes lower and higher speakers, not only a resampled one
+    voice_conversion: float = 0.7
+    f0_range: tuple[float, float] = (0.8, 1.8)
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ class Speaker:
     drr_db: float
     mic_seed: int | None  # None: ideal microphone
     split: str = "TRAIN"
+    f0_factor: float | None = None  # WORLD pitch change (None: the engine's own pitch contour)
 
 
 @dataclass
@@ -214,6 +223,12 @@ def make_speakers(
         if key in seen:
             continue
         seen.add(key)
+        # drawn from its own generator, so that the other draws stay as they were without it
+        vrng = np.random.default_rng([seed & 0xFFFFFFFF, _h("voice", lang, len(speakers))])
+        f0 = None
+        if engine in FEW_VOICES and vrng.random() < perturbation.voice_conversion * min(1.0, s):
+            lo, hi = np.log(perturbation.f0_range)
+            f0 = float(np.exp(vrng.uniform(lo, hi)))
         speakers.append(
             Speaker(
                 id=f"synth-{lang}-{len(speakers):04d}",
@@ -223,6 +238,7 @@ def make_speakers(
                 rt60=rt60,
                 drr_db=drr,
                 mic_seed=mic_seed,
+                f0_factor=f0,
             )
         )
     # split by speaker: a seeded permutation, ~80/10/10, dev and test never empty from 3 speakers
@@ -243,6 +259,8 @@ def render_clip(
     x = pt.trim_silence(raw, sr_in)
     if len(x) == 0:
         raise TinyKWSError(f"{speaker.voice.engine} {speaker.voice.name}: produced silence")
+    if speaker.f0_factor is not None:
+        x, sr_in = pt.world_pitch(x, sr_in, speaker.f0_factor)
     alpha = speaker.alpha * float(np.exp(rng.uniform(-p.clip_vtlp, p.clip_vtlp) * s))
     x = pt.vocal_tract_shift(x, sr_in, alpha, SR)
     if s > 0:
@@ -400,6 +418,9 @@ def synthesize(
         if not eng.espeak_knows(lang):
             raise TinyKWSError(f"--languages: espeak-ng does not know language '{lang}'")
     used_engines = resolve_engines(engines)
+    if p.voice_conversion > 0 and not pt.world_available():
+        notice("synth: pyworld not installed (pip install '.[voices]'), so no WORLD pitch changes")
+        p = replace(p, voice_conversion=0.0)
     word_lists = {lang: [_check_word(w) for w in words] if words else builtin_words(lang) for lang in langs}
     word_lists = {k: list(dict.fromkeys(v)) for k, v in word_lists.items()}
     if any(not v for v in word_lists.values()):
@@ -513,6 +534,7 @@ def synthesize(
                     "rt60": None if sp.rt60 is None else round(sp.rt60, 3),
                     "drr_db": round(sp.drr_db, 2),
                     "microphone": sp.mic_seed is not None,
+                    "f0_factor": None if sp.f0_factor is None else round(sp.f0_factor, 3),
                 }  # fmt: skip
                 for sp in all_speakers[lang]
             ]
