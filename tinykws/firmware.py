@@ -331,10 +331,43 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--frontend", default=None, help="feature front end for a bare .tflite (mlperf|psf)")
     parser.add_argument("--energy-mode", action="store_true", help="energy-mode image (timestamps on GPIO)")
+    parser.add_argument(
+        "--core",
+        choices=("bare", "arduino"),
+        default="bare",
+        help="bare: the board's own port, built with arm-none-eabi-gcc (default; offline); arduino: the "
+        "port on the board's Arduino core, built and uploaded by PlatformIO (boards with an [arduino] "
+        "section: nano33; downloads the pinned core once)",
+    )
+
+
+def _arduino_sizes(board: Board, res: BuildResult, elf: Path, flash: int, ram: int) -> str:
+    def pct(a: int, b: int) -> str:
+        return f"{100.0 * a / b:.1f}%"
+
+    return (
+        f"{elf}  (Arduino core)\n"
+        f"  flash {flash:>9,} / {board.flash_bytes:,} bytes ({pct(flash, board.flash_bytes)})"
+        f"   [bare-metal image {res.flash_bytes:,}]\n"
+        f"  RAM   {ram:>9,} / {board.ram_bytes:,} bytes ({pct(ram, board.ram_bytes)})"
+        f"   [bare-metal image {res.ram_bytes:,}]"
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
     board = load_board(args.board)
+    if getattr(args, "core", "bare") == "arduino":
+        from tinykws.device.pio import arduino_core, build_arduino, find_pio
+        from tinykws.progress import notice
+
+        arduino_core(board)  # a board without an Arduino-core build: say so before building
+        find_pio()
+        res = build_firmware(
+            board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode
+        )
+        elf, flash, ram, _cmds = build_arduino(board, res.build_dir, notice=notice)
+        print(_arduino_sizes(board, res, elf, flash, ram))
+        return 0
     res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
     print(format_sizes(res, board))
     return 0
@@ -357,6 +390,8 @@ def cli_run_flash(args: argparse.Namespace) -> int:
     """Build, then program the board. Emulated boards have nothing to program: the emulator
     loads the image when `tinykws bench` (or the printed command) starts it."""
     board = load_board(args.board)
+    if getattr(args, "core", "bare") == "arduino":
+        return _flash_arduino(board, args)
     res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
     print(format_sizes(res, board))
     if board.flash_method == "qemu":
@@ -374,3 +409,23 @@ def cli_run_flash(args: argparse.Namespace) -> int:
         f"{board.name}: flashing with '{board.flash_method}' is not implemented in this version "
         f"(the image is built: {res.elf})"
     )
+
+
+def _flash_arduino(board: Board, args: argparse.Namespace) -> int:
+    """`flash --core arduino`: the checks that cost nothing first (an Arduino-core build exists
+    for the board, PlatformIO is installed, the board is plugged in), then the bare-metal build
+    (generates the model's C; refuses a model too big before anything is downloaded), then
+    PlatformIO (tinykws.device.pio)."""
+    from tinykws.device import flasher
+    from tinykws.device.pio import arduino_core, find_pio, flash_arduino
+    from tinykws.progress import notice
+
+    arduino_core(board)
+    find_pio()
+    vid = int(board.raw.get("flash", {}).get("usb_vid", flasher.ARDUINO_VID))
+    port = args.port or flasher.find_port(vid, flasher._comports)
+    res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
+    elf, flash, ram, cmds = flash_arduino(board, res.build_dir, port, vid=vid, notice=notice)
+    print(_arduino_sizes(board, res, elf, flash, ram))
+    print(f"flashed {board.name} (Arduino core): {' '.join(cmds[-1])}")
+    return 0
