@@ -8,11 +8,14 @@ TINYKWS  := $(VENV)/bin/tinykws
 BOARD    ?= qemu-m4
 MODEL    ?= models/demo
 PORT     ?=
+CORE     ?= bare
+# CORE=arduino (nano33): build on the board's Arduino core with PlatformIO, installed into .venv
+PIO_SPEC := platformio>=6.1.19,<6.2
 JOBS     ?= 2
 APT_PKGS := espeak-ng gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts bossa-cli
 SYS_BINS := espeak-ng flite festival arm-none-eabi-gcc qemu-system-arm
 
-.PHONY: all sysdeps venv test lint demo bench flash clean
+.PHONY: all sysdeps venv pio test lint demo bench flash clean
 
 all: venv
 
@@ -36,6 +39,13 @@ $(VENV)/.stamp: pyproject.toml
 
 venv: $(VENV)/.stamp
 
+# PlatformIO, only for CORE=arduino: pip into the project's .venv; it fetches the pinned Arduino
+# core itself (boards/nano33.toml [arduino]) on the first build.
+$(VENV)/bin/pio: $(VENV)/.stamp
+	@$(PY) -m pip install -q '$(PIO_SPEC)' || { echo "tinykws: error: could not install PlatformIO ($(PIO_SPEC)) into $(VENV) with pip: no access to PyPI? Install it by hand ($(VENV)/bin/pip install '$(PIO_SPEC)'), or flash the bare-metal port: make flash BOARD=$(BOARD) (without CORE=arduino)" >&2; exit 2; }
+
+pio: $(VENV)/bin/pio
+
 lint: venv
 	$(VENV)/bin/ruff check tinykws tests benchmarks
 
@@ -49,8 +59,10 @@ demo: sysdeps venv
 bench: sysdeps venv
 	$(TINYKWS) bench-table --board $(BOARD) --model $(MODEL)
 
-flash: sysdeps venv
-	$(TINYKWS) flash --board $(BOARD) --model $(MODEL) $(if $(PORT),--port $(PORT),)
+# CORE=bare (default): the board's own port, Debian's arm-none-eabi-gcc, works offline.
+# CORE=arduino: the port on the board's Arduino core, built and uploaded by PlatformIO.
+flash: sysdeps venv $(if $(filter arduino,$(CORE)),pio)
+	$(TINYKWS) flash --board $(BOARD) --model $(MODEL) --core $(CORE) $(if $(PORT),--port $(PORT),)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -417,15 +417,14 @@ def _flash_arduino(board: Board, args: argparse.Namespace) -> int:
     (generates the model's C; refuses a model too big before anything is downloaded), then
     PlatformIO (tinykws.device.pio)."""
     from tinykws.device import flasher
-    from tinykws.device.pio import arduino_core, find_pio, flash_arduino
+    from tinykws.device.pio import arduino_core, find_pio, flash_arduino, resolve_port
     from tinykws.progress import notice
 
     arduino_core(board)
     find_pio()
-    vid = int(board.raw.get("flash", {}).get("usb_vid", flasher.ARDUINO_VID))
-    port = args.port or flasher.find_port(vid, flasher._comports)
+    port = resolve_port(args.port, int(board.raw.get("flash", {}).get("usb_vid", flasher.ARDUINO_VID)))
     res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
-    elf, flash, ram, cmds = flash_arduino(board, res.build_dir, port, vid=vid, notice=notice)
+    elf, flash, ram, cmds = flash_arduino(board, res.build_dir, port, notice=notice)
     print(_arduino_sizes(board, res, elf, flash, ram))
     print(f"flashed {board.name} (Arduino core): {' '.join(cmds[-1])}")
     return 0

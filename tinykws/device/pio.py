@@ -9,19 +9,20 @@ of bossac it downloads with the core). arduino-cli would be a second download ou
 its core index needs the same network access.
 
 What happens, in order, so that each failure is found as early and as cheaply as possible:
-1. the bare-metal image is built first (`build_firmware`, seconds, Debian's toolchain): it
-   generates the model's C, the feature front end's header and `tinykws_build_info.h`, which
-   the Arduino image reuses unchanged, and it refuses a model too big for the board before
-   anything is downloaded;
+1. the board's profile has an `[arduino]` section with every version pinned (`arduino_core`);
 2. PlatformIO is found (`TINYKWS_PIO`, the project's .venv, PATH), else a message says what to
-   install;
-3. (flash) the board's port is found by USB vendor id 0x2341 unless given;
-4. a PlatformIO project is written under `<build dir>/arduino` (`write_project`);
-5. `pio pkg install` fetches the pinned platform and packages (a failure here is a download
+   install (`find_pio`);
+3. (flash) the board's port is found by USB vendor id 0x2341 unless given (`resolve_port`);
+4. the bare-metal image is built (`build_firmware`, seconds, Debian's toolchain): it generates
+   the model's C, the feature front end's header and `tinykws_build_info.h`, which the Arduino
+   image reuses unchanged, and it refuses a model too big for the board before anything is
+   downloaded;
+5. a PlatformIO project is written under `<build dir>/arduino` (`write_project`);
+6. `pio pkg install` fetches the pinned platform and packages (a failure here is a download
    failure: no network, or a version the registry no longer has);
-6. `pio run` builds; the ELF's flash and RAM are checked against the board again (now with the
+7. `pio run` builds; the ELF's flash and RAM are checked against the board again (now with the
    core's own share), before anything is uploaded;
-7. (flash) `pio run -t upload --upload-port PORT`: PlatformIO's upload for this board does the
+8. (flash) `pio run -t upload --upload-port PORT`: PlatformIO's upload for this board does the
    1200-baud touch and runs the core's bossac.
 
 None of this could be run on the machines tinykws is developed on (no network beyond package
@@ -250,26 +251,31 @@ def build_arduino(
     return elf, flash, ram, cmds
 
 
+def resolve_port(
+    port: str | None, vid: int | None = None, comports: Callable[[], list[Any]] | None = None
+) -> str:
+    """The board's serial port: `port` when it exists, else the one with USB vendor id `vid`."""
+    from tinykws.device import flasher
+
+    if port is None:
+        vid = flasher.ARDUINO_VID if vid is None else vid
+        return flasher.find_port(vid, comports or flasher._comports)
+    if not (port.startswith("/dev/") and Path(port).exists()) and os.name != "nt":
+        raise TinyKWSError(f"{port}: no such serial port; plug the board in, or check PORT=...")
+    return port
+
+
 def flash_arduino(
     board: Board,
     build_dir: Path,
-    port: str | None = None,
+    port: str,
     *,
-    vid: int | None = None,
-    comports: Callable[[], list[Any]] | None = None,
     notice: Callable[[str], None] | None = None,
     timeout: float = 1800.0,
 ) -> tuple[Path, int, int, list[list[str]]]:
-    """Build (build_arduino) and upload through PlatformIO to the board on `port` (found by USB
-    vendor id when None). Returns (elf, flash_bytes, ram_bytes, commands run)."""
-    from tinykws.device import flasher
-
+    """Build (build_arduino) and upload through PlatformIO to the board on `port` (resolve_port).
+    Returns (elf, flash_bytes, ram_bytes, commands run)."""
     pio = find_pio()
-    vid = flasher.ARDUINO_VID if vid is None else vid
-    if port is None:
-        port = flasher.find_port(vid, comports or flasher._comports)
-    elif not (port.startswith("/dev/") and Path(port).exists()) and os.name != "nt":
-        raise TinyKWSError(f"{port}: no such serial port; plug the board in, or check PORT=...")
     elf, flash, ram, cmds = build_arduino(board, build_dir, pio=pio, notice=notice, timeout=timeout)
     proj = build_dir / "arduino"
     cmd = [pio, "run", "-d", str(proj), "-e", ENV_NAME, "-t", "upload", "--upload-port", port]
