@@ -11,7 +11,9 @@ bossac: the Arduino fork (what the Arduino IDE installs for this board) is prefe
 TINYKWS_BOSSAC to it, or it is found under ~/.arduino15. Otherwise the `bossac` on PATH is used
 (Debian's `bossa-cli` is upstream BOSSA 1.9.1, made for Atmel SAM chips: if it does not
 recognize the nRF52840 bootloader, use the Arduino fork). The Arduino cores themselves cannot
-be downloaded on the machines tinykws is built on, so nothing here depends on arduino-cli.
+be downloaded on the machines tinykws is built on, so nothing here depends on arduino-cli or
+PlatformIO; the Arduino-core path (`--core arduino`), which lets PlatformIO do the touch and run
+its own bossac, is tinykws/device/pio.py.
 """
 
 from __future__ import annotations

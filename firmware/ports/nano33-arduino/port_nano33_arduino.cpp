@@ -128,6 +128,7 @@ void port_led(int on) { digitalWrite(LED_BUILTIN, on ? HIGH : LOW); }
 } /* extern "C" */
 
 /* ---- PDM microphone ---- */
+#if !defined(TINYKWS_NO_MIC)
 static int16_t g_pdm_block[PDM_BLOCK_BYTES / 2];
 static volatile int16_t g_mic[MIC_RING];
 static volatile uint32_t g_mic_head, g_mic_tail;
@@ -152,6 +153,7 @@ static void on_pdm_block(void)
         g_mic_head = next;
     }
 }
+#endif /* !TINYKWS_NO_MIC */
 
 extern "C" {
 
@@ -175,6 +177,11 @@ int port_mic_start(void)
 
 int port_mic_read(int16_t *dst, int max)
 {
+#if defined(TINYKWS_NO_MIC)
+    (void)dst;
+    (void)max;
+    return 0;
+#else
     int n = 0;
     while (n < max) {
         core_util_critical_section_enter();
@@ -187,14 +194,17 @@ int port_mic_read(int16_t *dst, int max)
         core_util_critical_section_exit();
     }
     return n;
+#endif
 }
 
 void port_mic_stop(void)
 {
+#if !defined(TINYKWS_NO_MIC)
     if (g_mic_on) {
         PDM.end();
         g_mic_on = false;
     }
+#endif
 }
 
 const char *port_board_name(void) { return TINYKWS_BOARD_NAME; }
