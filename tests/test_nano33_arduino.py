@@ -197,6 +197,44 @@ def test_our_c_sources_compile_with_the_cores_flags_and_werror(tmp_path, mlperf_
     assert syms.get("tinykws_core_main") == "T" and "main" not in syms
     assert "post:" + str(PORT_DIR / "werror_c.py") in ini and "lib_deps = PDM" in ini
 
+    # Our part of the image closes: with the port's C++ (against the stand-in headers), every
+    # symbol our objects need is defined by them, or is the core's (Serial, PDM, pins, Mbed OS
+    # critical sections and yield) or the C library's.
+    cpp = proj / "src" / "firmware__ports__nano33-arduino__port_nano33_arduino.cpp"
+    subprocess.run(
+        ["arm-none-eabi-g++", "-std=gnu++14", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=softfp",
+         "-mfpu=fpv4-sp-d16", "-fno-exceptions", "-fno-rtti", *flags, f"-I{STUB}", "-c", str(cpp), "-o",
+         str(tmp_path / (cpp.stem + ".o"))],
+        check=True,
+    )  # fmt: skip
+    defined: set[str] = set()
+    needed: set[str] = set()
+    for obj in tmp_path.glob("*.o"):
+        out = subprocess.run(
+            ["arm-none-eabi-nm", str(obj)], capture_output=True, text=True, check=True
+        ).stdout
+        for parts in (ln.split() for ln in out.splitlines()):
+            if len(parts) == 3 and parts[1] in "TDBRC":
+                defined.add(parts[2])
+            elif len(parts) == 2 and parts[0] == "U":
+                needed.add(parts[1])
+    core = {"SerialUSB", "PDM", "core_util_critical_section_enter", "core_util_critical_section_exit"}
+    api = (
+        "_Z7pinMode",
+        "_Z12digitalWrite",
+        "_Z17delayMicro",
+        "_ZN7arduino9USBSerial",
+        "_ZN8PDMClass",
+        "_ZN4rtos",
+    )
+    core_cpp = {s for s in needed if s.startswith(api)}
+    libc = {"memcpy", "memset", "strcmp", "strlen", "sqrtf", "logf", "expf", "floorf", "cosf", "sinf"}
+    missing = needed - defined - core - core_cpp - libc - {s for s in needed if s.startswith("__aeabi")}
+    assert not missing, missing
+    assert len(needed & defined) > 20  # the check is not empty: our objects call each other
+    assert {"tinykws_core_main", "_Z5setupv", "_Z4loopv", "io_putline", "port_init"} <= defined
+    assert "tinykws_core_main" in needed  # setup() -> the runner, through core_entry.c
+
 
 @needs_arm
 def test_flash_runs_pinned_pio_commands_with_the_detected_port(
