@@ -582,10 +582,13 @@ def cli_configure(p) -> None:
     p.add_argument("--takes", type=int, default=1, help="clips per speaker and word (default 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed writes identical files")
     p.add_argument("--jobs", type=int, default=None, help="parallel synthesis workers (default: all cores)")
-    p.add_argument("--engines", help="comma-separated from espeak,flite,festival (default: all installed)")
+    p.add_argument(
+        "--engines", help="comma-separated from espeak,flite,festival,piper (default: all installed)"
+    )
     p.add_argument(
         "--engine-weights",
-        help="relative share of English speakers per engine, e.g. espeak=1,flite=1,festival=1 (default even)",
+        help="relative share of English speakers per engine, e.g. espeak=1,flite=1,festival=1,piper=1"
+        " (default even)",
     )
     p.add_argument(
         "--perturb",
