@@ -5,13 +5,11 @@ incomplete results, and always-on power."""
 
 from __future__ import annotations
 
-import os
-import select
-import threading
 import time
 
 import numpy as np
 import pytest
+from ptypeer import Peer
 
 from tinykws.device.energy import (
     LPM01A,
@@ -24,52 +22,6 @@ from tinykws.device.energy import (
     ppk2_regulator_bytes,
 )
 from tinykws.errors import TinyKWSError
-
-
-class Peer(threading.Thread):
-    """A pseudo-terminal whose far end runs `handle(data) -> bytes` on each read."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.master, slave = os.openpty()
-        self.path = os.ttyname(slave)
-        self._slave = slave
-        self.stopped = threading.Event()
-        self.received = bytearray()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            r, _, _ = select.select([self.master], [], [], 0.02)
-            if not r:
-                continue
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            self.received += data
-            out = self.handle(data)
-            if out:
-                self.send(out)
-
-    def send(self, out: bytes) -> None:
-        view = memoryview(out)
-        while view:
-            try:
-                n = os.write(self.master, view[:1024])
-            except BlockingIOError:
-                time.sleep(0.001)
-                continue
-            view = view[n:]
-
-    def handle(self, data: bytes) -> bytes:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self.stopped.set()
-        if self.is_alive():
-            self.join(timeout=2)
-        os.close(self.master)
-        os.close(self._slave)
 
 
 class LpmPeer(Peer):

@@ -6,12 +6,10 @@ energy, the JSON, and that a monitor fault keeps the run's results marked incomp
 from __future__ import annotations
 
 import json
-import os
-import select
-import threading
 
 import numpy as np
 import pytest
+from ptypeer import BoardPeer
 from test_energy import Ppk2Peer, ppk2_words
 
 from tinykws.device.protocol import xorshift_bytes
@@ -19,73 +17,41 @@ from tinykws.device.protocol import xorshift_bytes
 CYCLES = 4_000_000  # per inference: 62.5 ms at the nano33's 64 MHz
 
 
-class FakeBoard(threading.Thread):
+class FakeBoard(BoardPeer):
     """A board running tinykws firmware, as far as `bench` can tell over its serial port."""
 
     def __init__(self, model):
-        super().__init__(daemon=True)
+        super().__init__()
         from tinykws.tflm import TFLMRunner
 
         self.runner = TFLMRunner(model)
         self.scale, self.zp = self.runner.output_quant
-        self.master, self._slave = os.openpty()
-        self.path = os.ttyname(self._slave)
-        self.stop = threading.Event()
         self.buf = bytearray()
         self.want = 0
-        self.cmds: list[str] = []
 
-    def say(self, *lines: str) -> None:
-        os.write(self.master, "".join(ln + "\r\n" for ln in (*lines, "m-ready")).encode())
-
-    def run(self) -> None:
-        line = b""
-        while not self.stop.is_set():
-            r, _, _ = select.select([self.master], [], [], 0.02)
-            if not r:
-                continue
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            for ch in data:
-                if ch == ord("%"):
-                    self.handle(line.decode())
-                    line = b""
-                else:
-                    line += bytes([ch])
-
-    def handle(self, cmd: str) -> None:
-        self.cmds.append(cmd)
+    def command(self, cmd: str) -> list[str]:
         tok = cmd.split()
         if tok[0] == "name":
-            self.say("m-name-dut-[tinykws-nano33]")
-        elif tok[:2] == ["db", "load"]:
+            return ["m-name-dut-[tinykws-nano33]"]
+        if tok[:2] == ["db", "load"]:
             self.want, self.buf = int(tok[2]), bytearray()
-            self.say(f"m-[Expecting {self.want} bytes]")
-        elif tok[:2] == ["db", "rand"]:
+            return [f"m-[Expecting {self.want} bytes]"]
+        if tok[:2] == ["db", "rand"]:
             self.buf = bytearray(xorshift_bytes(int(tok[2]), int(tok[3])))
-            self.say("m-load-done")
-        elif tok[0] == "db":
+            return ["m-load-done"]
+        if tok[0] == "db":
             self.buf += bytes.fromhex(tok[1])
-            self.say(*(["m-load-done"] if len(self.buf) == self.want else []))
-        elif tok[0] == "infer":
+            return ["m-load-done"] if len(self.buf) == self.want else []
+        if tok[0] == "infer":
             n = int(tok[1])
             out = self.runner.invoke(np.frombuffer(bytes(self.buf), np.int8))
             deq = ",".join(f"{(int(q) - self.zp) * self.scale:.3f}" for q in out)
-            self.say(
+            return [
                 f"m-warmup-start-{tok[2]}", "m-warmup-done", f"m-infer-start-{n}", "m-infer-done",
                 f"m-results-[{deq}]", f"m-results-int8-[{','.join(str(int(q)) for q in out)}]",
                 f"m-perf-[cycles,{CYCLES * n},{n}]",
-            )  # fmt: skip
-        else:
-            os.write(self.master, f"e-[Unknown command: {tok[0]}]\r\nm-ready\r\n".encode())
-
-    def close(self) -> None:
-        self.stop.set()
-        self.join(timeout=2)
-        os.close(self.master)
-        os.close(self._slave)
+            ]  # fmt: skip
+        return [f"e-[Unknown command: {tok[0]}]"]
 
 
 @pytest.fixture

@@ -3,60 +3,28 @@ stand-in board on a pseudo-terminal plays the firmware's side (no board is attac
 
 from __future__ import annotations
 
-import os
-import select
-import threading
-
 import pytest
+from ptypeer import BoardPeer
 
 
-class MicBoard(threading.Thread):
+class MicBoard(BoardPeer):
     """Answers like the firmware on a board with a microphone: two detections, then done."""
 
     def __init__(self, mic: bool = True):
-        super().__init__(daemon=True)
-        self.master, self._slave = os.openpty()
-        self.path = os.ttyname(self._slave)
+        super().__init__()
         self.mic = mic
-        self.cmds: list[str] = []
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        line = b""
-        while not self.stop.is_set():
-            r, _, _ = select.select([self.master], [], [], 0.02)
-            if not r:
-                continue
-            try:
-                data = os.read(self.master, 4096)
-            except OSError:
-                return
-            for ch in data:
-                if ch != ord("%"):
-                    line += bytes([ch])
-                    continue
-                cmd, line = line.decode(), b""
-                self.cmds.append(cmd)
-                out = []
-                if cmd == "name":
-                    out = ["m-name-dut-[tinykws-nano33]"]
-                elif cmd.startswith("listen cfg"):
-                    out = ["m-listen-cfg-[250,500,600,1000,0]"]
-                elif cmd.startswith("listen mic"):
-                    if not self.mic:
-                        out = [
-                            "e-[No microphone on this board: stream audio with 'listen start' and 'audio N']"
-                        ]
-                    else:
-                        out = ["m-listen-[mic]", "m-detect-[yes,9,1500,0.912]", "m-detect-[no,3,4250,0.801]",
-                               "m-listen-done-[80000]"]  # fmt: skip
-                os.write(self.master, "".join(ln + "\r\n" for ln in (*out, "m-ready")).encode())
-
-    def close(self) -> None:
-        self.stop.set()
-        self.join(timeout=2)
-        os.close(self.master)
-        os.close(self._slave)
+    def command(self, cmd: str) -> list[str]:
+        if cmd == "name":
+            return ["m-name-dut-[tinykws-nano33]"]
+        if cmd.startswith("listen cfg"):
+            return ["m-listen-cfg-[250,500,600,1000,0]"]
+        if cmd.startswith("listen mic"):
+            if not self.mic:
+                return ["e-[No microphone on this board: stream audio with 'listen start' and 'audio N']"]
+            return ["m-listen-[mic]", "m-detect-[yes,9,1500,0.912]", "m-detect-[no,3,4250,0.801]",
+                    "m-listen-done-[80000]"]  # fmt: skip
+        return []
 
 
 def test_listen_live_on_a_board_port(mlperf_ref_model, tmp_path, capsys):
