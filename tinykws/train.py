@@ -165,11 +165,12 @@ def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, A
         y = np.concatenate([y, np.full(n_sil, index[SILENCE], np.int32)])
         sil = np.zeros(len(y), bool)
         sil[len(y) - n_sil :] = True
-        splits[split] = SplitData(audio, y, sil)
-        if resample:
+        if resample:  # the unknown rows (audio row i is loaded clip i; silence rows follow)
             pool = np.zeros(len(y), bool)
-            pool[np.flatnonzero(np.asarray(loaded) >= len(kw))] = True
+            pool[: len(loaded)] = np.asarray(loaded) >= len(kw)
             splits[split] = SplitData(audio, y, sil, pool=pool, pool_pick=min(n_unk, int(pool.sum())))
+        else:
+            splits[split] = SplitData(audio, y, sil)
         summary_counts[split] = splits[split].counts(labels)
     if skipped_total:
         notice(f"skipped {skipped_total} unreadable clips")
@@ -224,13 +225,11 @@ def _augment_plan(
     rng = np.random.default_rng([cfg.seed, epoch])
     n = split.epoch_size()
     steps = math.ceil(n / cfg.batch_size)
-    if split.pool is None:
-        order = rng.permutation(n)
-        order = np.concatenate([order, rng.choice(n, steps * cfg.batch_size - n)])
-    else:
+    rows = np.arange(n)  # the rows this epoch draws from
+    if split.pool is not None:
         pick = rng.choice(np.flatnonzero(split.pool), split.pool_pick, replace=False)
         rows = np.concatenate([np.flatnonzero(~split.pool), pick])
-        order = rows[np.concatenate([rng.permutation(n), rng.choice(n, steps * cfg.batch_size - n)])]
+    order = rows[np.concatenate([rng.permutation(n), rng.choice(n, steps * cfg.batch_size - n)])]
     m = len(order)
     max_shift = int(cfg.time_shift_ms * 16)
     plan = {
@@ -254,7 +253,7 @@ def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe
     """tf.data pipeline over epochs [epoch0, cfg.epochs): gather, shift, noise, features, masks."""
     import tensorflow as tf
 
-    n, length = split.audio.shape
+    length = split.audio.shape[1]
     frames, coeffs = fe.shape
     n_classes = len(cfg.labels)
     dct = fe.dct_matrix()
