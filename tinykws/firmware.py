@@ -307,19 +307,24 @@ def _prod(shape: tuple[int, ...] | list[int]) -> int:
     return n
 
 
+def _size_report(head: str, flash: int, ram: int, board: Board, flash_note: str, ram_note: str) -> str:
+    """Flash and RAM use against the board's limits, one line each, with a note in brackets."""
+    rows = (("flash", flash, board.flash_bytes, flash_note), ("RAM  ", ram, board.ram_bytes, ram_note))
+    return head + "".join(
+        f"\n  {name} {used:>9,} / {limit:,} bytes ({100.0 * used / limit:.1f}%)   [{note}]"
+        for name, used, limit, note in rows
+    )
+
+
 def format_sizes(res: BuildResult, board: Board) -> str:
     """Human-readable flash/RAM use against the board's limits."""
-
-    def pct(a: int, b: int) -> str:
-        return f"{100.0 * a / b:.1f}%"
-
-    return (
-        f"{res.elf}\n"
-        f"  flash {res.flash_bytes:>9,} / {board.flash_bytes:,} bytes "
-        f"({pct(res.flash_bytes, board.flash_bytes)})"
-        f"   [.tflite is {res.tflite_bytes:,} bytes]\n"
-        f"  RAM   {res.ram_bytes:>9,} / {board.ram_bytes:,} bytes ({pct(res.ram_bytes, board.ram_bytes)})"
-        f"   [arena {res.arena_bytes:,} bytes, stack included]"
+    return _size_report(
+        str(res.elf),
+        res.flash_bytes,
+        res.ram_bytes,
+        board,
+        f".tflite is {res.tflite_bytes:,} bytes",
+        f"arena {res.arena_bytes:,} bytes, stack included",
     )
 
 
@@ -342,15 +347,13 @@ def cli_configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _arduino_sizes(board: Board, res: BuildResult, elf: Path, flash: int, ram: int) -> str:
-    def pct(a: int, b: int) -> str:
-        return f"{100.0 * a / b:.1f}%"
-
-    return (
-        f"{elf}  (Arduino core)\n"
-        f"  flash {flash:>9,} / {board.flash_bytes:,} bytes ({pct(flash, board.flash_bytes)})"
-        f"   [bare-metal image {res.flash_bytes:,}]\n"
-        f"  RAM   {ram:>9,} / {board.ram_bytes:,} bytes ({pct(ram, board.ram_bytes)})"
-        f"   [bare-metal image {res.ram_bytes:,}]"
+    return _size_report(
+        f"{elf}  (Arduino core)",
+        flash,
+        ram,
+        board,
+        f"bare-metal image {res.flash_bytes:,}",
+        f"bare-metal image {res.ram_bytes:,}",
     )
 
 
