@@ -10,18 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import QEMU
 
 from tinykws.bench import bench, load_eembc_inputs
 from tinykws.boards import load_board
 from tinykws.errors import TinyKWSError
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = QEMU
 RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_qemu_results.json"
 EMULATED_KEYS = {
     "top1", "n", "bitexact", "instructions_per_inference", "arena_bytes", "flash_bytes",

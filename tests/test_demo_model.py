@@ -9,15 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import QEMU
 
 DEMO = Path(__file__).resolve().parents[1] / "models" / "demo"
 
 pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
+    *QEMU,
     pytest.mark.skipif(not (DEMO / "model_int8.tflite").exists(), reason=f"no demo model at {DEMO}"),
 ]
 

@@ -4,13 +4,13 @@ and infers, per-op profile, clear build refusals. Uses the hand-written test mod
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import QEMU
 
 from tinykws.boards import list_boards, load_board
 from tinykws.device.protocol import DeviceCommandError
@@ -18,13 +18,7 @@ from tinykws.device.qemu import QemuBoard
 from tinykws.errors import TinyKWSError
 from tinykws.firmware import check_fits, compile_sources
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = QEMU
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"
 EMULATED = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 

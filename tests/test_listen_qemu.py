@@ -5,11 +5,11 @@ are checked against the host's twin of the loop (tinykws.listen.simulate)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import QEMU
 
 from tinykws.boards import load_board
 from tinykws.device.protocol import DeviceCommandError
@@ -18,13 +18,7 @@ from tinykws.errors import TinyKWSError
 from tinykws.firmware import build_firmware, compile_sources
 from tinykws.listen import MLPERF_LABELS, ListenConfig, simulate, stream_to_device
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = QEMU
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"
 CFG = ListenConfig(hop_ms=250, avg_ms=500, threshold=0.6, suppress_ms=1000)
 

@@ -8,17 +8,12 @@ import json
 import shutil
 
 import pytest
+from needs import QEMU
 
 from tinykws.boards import load_board
 from tinykws.report import emulated_twin, report
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
-        reason="needs qemu-system-arm and arm-none-eabi-gcc",
-    ),
-]
+pytestmark = QEMU
 
 
 def test_report_nano33_estimated_from_emulated_twin(micro_speech_model, mlperf_ref_model, tmp_path):
