@@ -21,9 +21,15 @@ class Peer(threading.Thread):
         self.received = bytearray()
 
     def run(self) -> None:
-        while not self.stopped.is_set():
-            r, _, _ = select.select([self.master], [], [], 0.02)
+        # once close() is called, what the far end wrote before it is still read and handled
+        # (a client's last command, e.g. a monitor's stop on close, must not be lost to the
+        # poll interval); replies are no longer sent then
+        while True:
+            stopping = self.stopped.is_set()
+            r, _, _ = select.select([self.master], [], [], 0.0 if stopping else 0.02)
             if not r:
+                if stopping:
+                    return
                 continue
             try:
                 data = os.read(self.master, 4096)
@@ -31,7 +37,7 @@ class Peer(threading.Thread):
                 return
             self.received += data
             out = self.handle(data)
-            if out:
+            if out and not stopping:
                 self.send(out)
 
     def send(self, out: bytes) -> None:
