@@ -240,6 +240,38 @@ def test_unknown_resample_draws_a_fresh_unknown_set_each_epoch(corpus):
     assert len(set(picked)) == 3
 
 
+def test_held_out_splits_do_not_depend_on_seed_or_training_share(corpus, capsys):
+    """Recipes are compared on one test set: the seed and the training unknown share change the
+    training draw only, and --eval-unknown-share sets the dev/test share on its own."""
+    import numpy as np
+
+    from tinykws.train import TrainConfig, assemble_splits
+
+    def splits_for(**kw):
+        cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en", **kw)
+        return assemble_splits(cfg)
+
+    base, base_sum = splits_for(seed=0, unknown_share=0.1)
+    other, other_sum = splits_for(seed=1, unknown_share=0.3, eval_unknown_share=0.1)
+    for split in ("dev", "test"):
+        assert np.array_equal(base[split].audio, other[split].audio)
+        assert np.array_equal(base[split].labels, other[split].labels)
+    n_unk = {s: c["_unknown_"] for s, c in other_sum["counts"].items()}
+    n_kw = {s: sum(v for k, v in c.items() if not k.startswith("_")) for s, c in other_sum["counts"].items()}
+    assert n_unk["train"] > base_sum["counts"]["train"]["_unknown_"]  # more unknowns to learn from
+    assert n_unk["train"] == round(n_kw["train"] * 0.3 / 0.6)
+    assert n_unk["test"] == round(n_kw["test"] * 0.1 / 0.8)
+    assert not np.array_equal(base["train"].audio, splits_for(seed=1, unknown_share=0.1)[0]["train"].audio)
+
+
+def test_share_out_of_range_is_one_line_error(corpus, tmp_path, capsys):
+    rc = cli.main(train_args(corpus, tmp_path / "m", "--eval-unknown-share", "1.5"))
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--eval-unknown-share" in err and "1.5" in err
+    assert not (tmp_path / "m").exists()
+
+
 def test_channel_offsets_are_smooth_bounded_spectral_envelopes():
     """The cepstral offsets decode (least squares through the DCT) to log-mel curves made of
     the four smoothest cosines only, bounded by amount * (1 + 1/2 + 1/3 + 1/4)."""

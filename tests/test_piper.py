@@ -44,5 +44,5 @@ def test_piper_speed_and_pitch():
     high, sr_high = eng.synth_piper("left", eng.Voice("piper", name, 80, 175, 100))
     # pitch 80: factor 2**(45/90) = 1.41 reported as a higher native rate; the waveform is
     # stretched by the same factor, so after resampling to 16 kHz the duration is unchanged
-    assert sr_high == round(sr * 2 ** 0.5)
+    assert sr_high == round(sr * 2**0.5)
     assert abs(len(high) / sr_high - len(base) / sr) < 0.1 * len(base) / sr
