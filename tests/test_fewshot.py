@@ -167,3 +167,62 @@ def test_fewshot_eval_small(tmp_path, tiny_embedding):
     assert r["unseen"]["keywords"] == 0
     for f in ("fewshot_eval.json", "fewshot_eval.md", "frr_fa.png"):
         assert (tmp_path / "ev" / f).is_file()
+
+
+def test_number_bank_for_a_language_without_word_list():
+    """Lithuanian has no built-in list: its same-language unknown words are numbers read by
+    espeak-ng, tagged so that they can be checked against the shots; other languages' are not."""
+    from tinykws.fewshot import NUMBER_WORDS, unknown_bank
+
+    bank = unknown_bank("lt", ["7"], seed=0, speakers=2)
+    assert bank.desc["same_language"]["source"].startswith("numbers")
+    said = set(bank.word[bank.word != ""].tolist())
+    assert said and said <= {str(i) for i in range(NUMBER_WORDS)}
+    assert "7" not in said  # spelled like the keyword
+    assert (bank.word == "").sum() > 0 and bank.desc["other_languages"]
+    assert len(bank.audio) == len(bank.held) == len(bank.word)
+
+
+def test_without_keyword_like_rule():
+    """A number word whose clips sit near the shots in the embedding leaves the bank, the rest
+    stay; the rule needs no speech (a fake embedding: one direction per word, the first sample
+    of each clip says which word it is)."""
+    from tinykws.fewshot import UnknownBank, without_keyword_like
+
+    rng = np.random.default_rng(0)
+    dirs = np.eye(16)
+    word = np.array([str(i) for i in range(10) for _ in range(4)] + [""] * 6)
+    audio = np.zeros((len(word), 4), np.float32)
+    audio[:40, 0] = np.repeat(np.arange(10), 4)  # other-language clips (word "") are never checked
+    shots = np.full((5, 4), 15, np.float32)
+    keyword_dir = {"like five": dirs[5] + 0.05 * dirs[12], "unlike any": dirs[13]}
+    current = ["like five"]
+
+    def embed(a: np.ndarray) -> np.ndarray:
+        rows = [keyword_dir[current[0]] if c == 15 else dirs[int(c)] for c in a[:, 0]]
+        return np.stack(rows) + 0.01 * rng.standard_normal((len(a), 16))
+
+    bank = UnknownBank(audio, np.zeros(len(word), bool), word, {})
+    kept, dropped = without_keyword_like(bank, shots, embed)
+    assert dropped == ["5"]
+    assert "5" not in set(kept.word.tolist()) and (kept.word == "").sum() == 6
+    assert len(kept.audio) == len(bank.audio) - 4 and kept.desc["dropped_like_keyword"] == ["5"]
+    current[0] = "unlike any"
+    assert without_keyword_like(bank, shots, embed)[1] == []
+
+
+def test_number_that_is_the_keyword_leaves_the_bank_with_the_shipped_embedding():
+    """On the shipped embedding, Lithuanian 'septyni' (espeak-ng shots) is recognized as the
+    number 7 of the bank, and a word that is no number ('labas') drops nothing."""
+    from tinykws.fewshot import DEFAULT_EMBEDDING, tts_shots, unknown_bank, without_keyword_like
+    from tinykws.fewshot_eval import _Embedder
+
+    if not (DEFAULT_EMBEDDING / "model.keras").is_file():
+        pytest.skip(f"{DEFAULT_EMBEDDING} not present")
+    emb = _Embedder(DEFAULT_EMBEDDING)
+    out = {}
+    for kw in ("septyni", "labas"):
+        bank = unknown_bank("lt", [kw], seed=0, speakers=8)
+        out[kw] = without_keyword_like(bank, tts_shots(kw, "lt", 5, 0)[0], emb)[1]
+    assert "7" in out["septyni"]
+    assert out["labas"] == []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,10 @@ UNKNOWN_OTHER_LANGUAGES = 4  # other languages in the unknown bank
 # on synthetic held-out voices: 8 -> 20 -> 40 speakers gave mean F1 0.58 -> 0.68 -> 0.70), each
 # costs synthesis time; 24 keeps one keyword well inside 60 s (docs/fewshot.md)
 UNKNOWN_SPEAKERS = 24
+# a number word this far (0: typical number word, 1: the shots) towards the keyword is taken for
+# it; on espeak-ng shots the keyword's own number sat at 0.82-1.04 and other words at <= 0.81
+LIKE_KEYWORD = 0.85
+NUMBER_WORDS = 40  # numbers 0..39: same-language unknown words for languages without a word list
 
 
 @dataclass
@@ -111,8 +116,8 @@ def check_tts_language(language: str) -> None:
         raise TinyKWSError(f"--language: espeak-ng does not know language '{language}' (needed by --tts)")
 
 
-def _speak(words: list[str], speaker: Any, seed: int) -> list[np.ndarray]:
-    """One synthetic speaker says each word: 1 s clips, perturbed like the synthetic corpus."""
+def _speak(words: list[str], speaker: Any, seed: int) -> list[tuple[str, np.ndarray]]:
+    """One synthetic speaker says each word: (word, 1 s clip), perturbed like the synthetic corpus."""
     from tinykws.data import engines as eng
     from tinykws.data.synth import Perturbation, _h, render_clip
 
@@ -121,7 +126,7 @@ def _speak(words: list[str], speaker: Any, seed: int) -> list[np.ndarray]:
     for word, (raw, sr_in) in zip(words, eng.synthesize_texts(words, speaker.voice), strict=True):
         rng = np.random.default_rng([seed & 0xFFFFFFFF, _h("fewshot", speaker.id, word)])
         try:
-            out.append(render_clip(raw, sr_in, speaker, rng, p))
+            out.append((word, render_clip(raw, sr_in, speaker, rng, p)))
         except TinyKWSError:
             continue  # the engine produced silence for this word
     return out
@@ -137,7 +142,7 @@ def tts_shots(keyword: str, language: str, shots: int, seed: int) -> tuple[np.nd
     """`shots` espeak-ng speakers say the keyword (plus 2 more speakers as a held-out check)."""
     check_tts_language(language)
     spk = _speakers(language, shots + 2, seed + 7919)
-    clips = [c for sp in spk for c in _speak([keyword], sp, seed)]
+    clips = [c for sp in spk for _, c in _speak([keyword], sp, seed)]
     if len(clips) < shots:
         raise TinyKWSError(f"--keyword: espeak-ng ({language}) produced silence for '{keyword}'")
     arr = np.stack(clips)
@@ -179,15 +184,28 @@ def _is_mswc(data: str) -> bool:
 # --------------------------------------------------------------------------- unknown words
 
 
+@dataclass
+class UnknownBank:
+    """Other words for `_unknown_`, with which clips may still need checking against the shots."""
+
+    audio: np.ndarray  # float32 [N, SR]
+    held: np.ndarray  # bool [N]: held out for the model directory's check set
+    word: np.ndarray  # str [N]: the number word of a same-language number clip, else ""
+    desc: dict[str, Any]
+
+
 def unknown_bank(
     language: str, keywords: list[str], seed: int, speakers: int, data: str | None = None
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Other words for `_unknown_`: (audio, is_held_out flags, description).
+) -> UnknownBank:
+    """Other words for `_unknown_`.
 
     Same language first: the user's corpus (--data), else tinykws's built-in word list spoken by
-    espeak-ng speakers; plus words of UNKNOWN_OTHER_LANGUAGES other languages, so that the model
-    rejects speech in general and not only one language's. About one speaker in five is held out
-    for the model directory's test figures.
+    espeak-ng speakers, else (a language espeak-ng speaks but tinykws has no list for) the
+    numbers 0..NUMBER_WORDS-1 read by espeak-ng in that language, the word scheme pretraining
+    uses for such languages. Plus words of UNKNOWN_OTHER_LANGUAGES other languages, so that the
+    model rejects speech in general and not only one language's. About one speaker in five is
+    held out for the model directory's test figures. Number words can be the keyword written
+    out ("خمسة" is "5"), which spelling cannot catch: `without_keyword_like` checks them by sound.
     """
     from tinykws.data.engines import espeak_knows
     from tinykws.data.synth import DEFAULT_LANGUAGES, builtin_languages, builtin_words
@@ -196,6 +214,7 @@ def unknown_bank(
     desc: dict[str, Any] = {"same_language": None, "other_languages": []}
     audio: list[np.ndarray] = []
     held: list[bool] = []
+    word: list[str] = []
     if data:
         from tinykws.data.corpus import load_clips, read_corpus
 
@@ -207,27 +226,30 @@ def unknown_bank(
             a, idx, _ = load_clips(others)
             audio.extend(a)
             held.extend(others[i].split == "test" for i in idx)
+            word.extend([""] * len(a))
             desc["same_language"] = {
                 "source": str(data),
                 "words": len({c.word for c in others}),
                 "clips": len(a),
             }
-    tasks: list[tuple[list[str], Any, bool]] = []
+    tasks: list[tuple[list[str], Any, bool, bool]] = []
     base = language.split("-")[0]
-    if not data and base in builtin_languages() and espeak_knows(language):
-        words = [w for w in builtin_words(language) if w.casefold() not in kw]
+    if not data and espeak_knows(language):
+        numbers = base not in builtin_languages()
+        if numbers:
+            words = [w for w in (str(i) for i in range(NUMBER_WORDS)) if w not in kw]
+            source = f"numbers 0-{NUMBER_WORDS - 1} read by espeak-ng (no built-in word list)"
+        else:
+            words = [w for w in builtin_words(language) if w.casefold() not in kw]
+            source = "built-in word list, espeak-ng"
         spk = _speakers(language, speakers, seed + 104729)
         rng = np.random.default_rng(seed + 2)
         for i, sp in enumerate(spk):
             pick = [words[j] for j in rng.permutation(len(words))[:15]]
-            tasks.append((pick, sp, i % 5 == 4))
-        desc["same_language"] = {
-            "source": "built-in word list, espeak-ng",
-            "words": len(words),
-            "speakers": speakers,
-        }
+            tasks.append((pick, sp, i % 5 == 4, numbers))
+        desc["same_language"] = {"source": source, "words": len(words), "speakers": speakers}
     elif not data:
-        notice(f"fewshot: no word list for '{language}'; unknown words come from other languages only")
+        notice(f"fewshot: espeak-ng does not speak '{language}'; unknown words are other languages' only")
     rng = np.random.default_rng(seed + 3)
     pool = [lang for lang in DEFAULT_LANGUAGES if lang != base]
     n_other = UNKNOWN_OTHER_LANGUAGES if desc["same_language"] else 2 * UNKNOWN_OTHER_LANGUAGES
@@ -236,16 +258,50 @@ def unknown_bank(
         n_spk = 3 if desc["same_language"] else 6  # no same-language words: more of the others
         for i, sp in enumerate(_speakers(lang, n_spk, seed + 15485863)):
             pick = [words[j] for j in rng.permutation(len(words))[:8]]
-            tasks.append((pick, sp, i == n_spk - 1))
+            tasks.append((pick, sp, i == n_spk - 1, False))
         desc["other_languages"].append(lang)
     with ThreadPoolExecutor(max_workers=2) as ex:
         results = list(ex.map(lambda t: _speak(t[0], t[1], seed), tasks))
-    for (_, _, is_held), clips in zip(tasks, results, strict=True):
-        audio.extend(clips)
-        held.extend([is_held] * len(clips))
+    for (_, _, is_held, numbers), said in zip(tasks, results, strict=True):
+        for w, clip in said:
+            audio.append(clip)
+            held.append(is_held)
+            word.append(w if numbers else "")
     if not audio:
         raise TinyKWSError("fewshot: the unknown-word bank is empty")
-    return np.stack(audio).astype(np.float32), np.array(held, bool), desc
+    return UnknownBank(np.stack(audio).astype(np.float32), np.array(held, bool), np.array(word, str), desc)
+
+
+def without_keyword_like(
+    bank: UnknownBank, shots: np.ndarray, embed: Callable[[np.ndarray], np.ndarray]
+) -> tuple[UnknownBank, list[str]]:
+    """The bank without number words that sound like the keyword; returns (bank, dropped words).
+
+    Why: a number word that *is* the keyword would teach the model that the keyword is unknown.
+    In the embedding (cosine similarity to the shots' mean), a number word leaves the bank when
+    its clips sit more than LIKE_KEYWORD of the way from the typical number word (the median over
+    words) to the shots themselves (each shot against the mean of the others).
+    """
+    idx = np.flatnonzero(bank.word != "")
+    words = sorted(set(bank.word[idx].tolist()))
+    if len(words) < 3 or len(shots) < 2:
+        return bank, []
+
+    def unit(e: np.ndarray) -> np.ndarray:
+        return e / (np.linalg.norm(e, axis=-1, keepdims=True) + 1e-9)
+
+    e_shots = unit(embed(shots))
+    centre = unit(e_shots.mean(0))
+    own = np.mean([e_shots[i] @ unit(np.delete(e_shots, i, 0).mean(0)) for i in range(len(e_shots))])
+    sim = unit(embed(bank.audio[idx])) @ centre
+    per = np.array([sim[bank.word[idx] == w].mean() for w in words])
+    med = float(np.median(per))
+    drop = [w for w, v in zip(words, per, strict=True) if (v - med) > LIKE_KEYWORD * (own - med)]
+    if not drop:
+        return bank, []
+    keep = ~np.isin(bank.word, drop)
+    desc = {**bank.desc, "dropped_like_keyword": drop}
+    return UnknownBank(bank.audio[keep], bank.held[keep], bank.word[keep], desc), drop
 
 
 # --------------------------------------------------------------------------- training
@@ -411,7 +467,7 @@ def fewshot_from_audio(
 
     from tinykws.data.noise import NoiseBank
     from tinykws.features import get_frontend
-    from tinykws.pretrain import load_embedding
+    from tinykws.pretrain import embedding_model, load_embedding
     from tinykws.train import SplitData, TrainConfig, write_model_dir
 
     t0 = time.perf_counter() if t0 is None else t0
@@ -420,13 +476,22 @@ def fewshot_from_audio(
     fe = get_frontend("mlperf")
     if emb_meta.get("frontend") and emb_meta["frontend"] != fe.to_dict():
         raise TinyKWSError(f"--embedding: {cfg.embedding} uses another front end than mlperf")
-    unknown, held, unk_desc = unknown_bank(cfg.language, kws, cfg.seed, cfg.unknown_speakers, cfg.data)
+    bank = unknown_bank(cfg.language, kws, cfg.seed, cfg.unknown_speakers, cfg.data)
+    embed_net = embedding_model(classifier)
+
+    def embed(audio: np.ndarray) -> np.ndarray:
+        return embed_net.predict(fe.dequantize(fe.int8_features(audio))[..., None], batch_size=256, verbose=0)
+
+    for k in kws:
+        bank, dropped = without_keyword_like(bank, positives[k][0], embed)
+        if dropped:
+            notice(f"fewshot: number words {', '.join(dropped)} sound like '{k}'; left out of _unknown_")
     noise = NoiseBank(
         seed=cfg.seed,
         n_synth=40,
         kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
     ).segments
-    data = build_data(positives, unknown, held, noise, kws, cfg.copies, cfg.seed)
+    data = build_data(positives, bank.audio, bank.held, noise, kws, cfg.copies, cfg.seed)
     labels = ["_silence_", "_unknown_", *kws]
     model, _ = train_fewshot_model(
         classifier, fe, data, len(labels), cfg.seed, cfg.finetune_epochs, cfg.finetune_lr
@@ -458,7 +523,7 @@ def fewshot_from_audio(
                 "name": emb_meta.get("name"),
                 "languages": sorted(emb_meta.get("data", {}).get("languages", {})),
             },  # fmt: skip
-            "unknown_bank": unk_desc,
+            "unknown_bank": bank.desc,
             "note": "test metrics are a check set: held-out user clips or augmented shots, held-out "
             "unknown-bank speakers and noise; not an independent test (see `tinykws fewshot-eval`)",
         }

@@ -255,14 +255,14 @@ def evaluate_language(
 ) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray, float]]]:
     """Few-shot models for `keywords` of one language; F1 and streams per keyword."""
     from tinykws.data.corpus import load_clips
-    from tinykws.fewshot import unknown_bank
+    from tinykws.fewshot import unknown_bank, without_keyword_like
 
     clips = corpus.clips
     audio, idx, _ = load_clips(clips)
     clips = [clips[i] for i in idx]
     words = np.array([c.word for c in clips])
     spk = np.array([c.speaker for c in clips])
-    unknown, held, desc = unknown_bank(lang, keywords, seed, unknown_speakers)
+    bank = unknown_bank(lang, keywords, seed, unknown_speakers)
     emb_all = embedder(audio)
     rows, streams = [], []
     for kw in keywords:
@@ -271,7 +271,8 @@ def evaluate_language(
         shot_spk = rng.choice(sorted(set(spk[kw_idx])), shots, replace=False)
         shot_idx = np.array([kw_idx[spk[kw_idx] == s][0] for s in shot_spk])
         test = ~np.isin(spk, shot_spk)
-        w, b, data = _train_head(embedder, audio[shot_idx], unknown, held, noise, kw, seed, copies)
+        kb, dropped = without_keyword_like(bank, audio[shot_idx], embedder)
+        w, b, data = _train_head(embedder, audio[shot_idx], kb.audio, kb.held, noise, kw, seed, copies)
         is_kw = words[test] == kw
         pred = _head_probs(emb_all[test], w, b).argmax(1) == 2
         row = {
@@ -281,6 +282,7 @@ def evaluate_language(
             "positives": int(is_kw.sum()),
             "negatives": int((~is_kw).sum()),
             "shot_speakers": list(map(str, shot_spk)),
+            "unknown_dropped_like_keyword": dropped,
         }
         if kw in int8_keywords:
             row["f1_int8"] = _int8_f1(embedder, w, b, data, audio[test], is_kw)
@@ -442,7 +444,7 @@ def realdev_eval(
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only)."""
     from tinykws.audio import fix_length, load_audio
-    from tinykws.fewshot import tts_shots, unknown_bank
+    from tinykws.fewshot import tts_shots, unknown_bank, without_keyword_like
 
     if not root.is_dir():
         raise TinyKWSError(f"--realdev: {root} not found")
@@ -465,7 +467,7 @@ def realdev_eval(
     lab_a, spk_a = np.array(lab), np.array(spk)
     speakers = sorted(set(spk))
     emb_all = embedder(audio)
-    unknown, held, _ = unknown_bank(language, [], seed, unknown_speakers)
+    bank = unknown_bank(language, [], seed, unknown_speakers)
     rows = []
     for k, g in enumerate(progress(glosses, "realdev keywords", len(glosses))):
         rng = np.random.default_rng([seed, k])
@@ -483,12 +485,14 @@ def realdev_eval(
             "positives": int(is_kw.sum()),
             "negatives": int((~is_kw).sum()),
         }
-        w, b, _ = _train_head(embedder, audio[shot_idx], unknown, held, noise, g, seed, copies)
+        kb, row["unknown_dropped_like_keyword"] = without_keyword_like(bank, audio[shot_idx], embedder)
+        w, b, _ = _train_head(embedder, audio[shot_idx], kb.audio, kb.held, noise, g, seed, copies)
         row["f1_clips"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
         if native.get(g):
             try:
                 tts, _ = tts_shots(native[g], language, shots, seed)
-                w, b, _ = _train_head(embedder, tts, unknown, held, noise, g, seed, copies)
+                kt, _ = without_keyword_like(bank, tts, embedder)
+                w, b, _ = _train_head(embedder, tts, kt.audio, kt.held, noise, g, seed, copies)
                 row["f1_tts"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
             except TinyKWSError as exc:
                 notice(f"realdev: --tts shots for '{g}': {exc}")
