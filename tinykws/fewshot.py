@@ -40,7 +40,7 @@ UNKNOWN_OTHER_LANGUAGES = 4  # other languages in the unknown bank
 # costs synthesis time; 24 keeps one keyword well inside 60 s (docs/fewshot.md)
 UNKNOWN_SPEAKERS = 24
 # a number word this far (0: typical number word, 1: the shots) towards the keyword is taken for
-# it; on espeak-ng shots the keyword's own number sat at 0.82-1.04 and other words at <= 0.81
+# it; measured on espeak-ng shots (docs/fewshot.md): own number 0.91-1.04 (Thai 0.82), others <= 0.81
 LIKE_KEYWORD = 0.85
 NUMBER_WORDS = 40  # numbers 0..39: same-language unknown words for languages without a word list
 
