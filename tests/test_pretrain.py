@@ -19,6 +19,10 @@ def test_pretrain_tiny(tmp_path, monkeypatch):
     assert meta["data"]["languages"]["de"]["words"] == sorted(["null", "eins", "zwei"])
     assert meta["data"]["languages"]["ka"]["words"] == ["0", "1", "2"]  # numbers, read in Georgian
     assert meta["data"]["languages"]["ka"]["resource_level"] == "low"
+    # two seeded corpora by default (the shipped embedding's recipe): 2 x 3 speakers x 3 words
+    assert meta["data"]["corpus_seeds"] == [0, 1] and meta["data"]["speakers_per_language"] == 6
+    assert meta["data"]["languages"]["de"]["clips"] == 18
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["seed0", "seed1"]
     unused = meta["espeak_languages_not_in_pretraining"]
     assert "ar" in unused and "de" not in unused and "ka" not in unused
     size = meta["figures"]["deployed_3class_int8"]

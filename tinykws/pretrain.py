@@ -232,17 +232,20 @@ def pretrain(
     filters: int = 96,
     blocks: int = 4,
     epochs: int = 30,
-    copies: int = 2,
+    copies: int = 1,
     batch_size: int = 128,
     learning_rate: float = 3e-3,
     seed: int = 0,
     corpus_dir: str | Path | None = None,
     jobs: int | None = None,
+    corpora: int = 2,
 ) -> dict[str, Any]:
     """Train the embedding classifier and write its model directory; returns its tinykws.json.
 
-    `data`: MSWC roots (real users); default synthesizes the corpus into `corpus_dir` (default
-    `<out>.corpus` beside the model, reused on a second run). Classes are `lang:word`.
+    `data`: MSWC roots (real users); default synthesizes `corpora` corpora with seeds seed,
+    seed + 1, ... into `corpus_dir` (default `<out>.corpus` beside the model, reused on a second
+    run): each gives every language `speakers` new synthetic speakers, and two (40 speakers per
+    language) are what the shipped embedding was trained on. Classes are `lang:word`.
     """
     import tensorflow as tf
 
@@ -257,7 +260,10 @@ def pretrain(
     synthetic = not data
     if synthetic:
         cdir = Path(corpus_dir) if corpus_dir else out.parent / f".{out.name}.corpus"
-        roots = synth_corpus(cdir, langs, words_per_language, speakers, seed, jobs)
+        roots = []
+        for s in range(seed, seed + corpora):  # languages in name order within each corpus
+            made = synth_corpus(cdir / f"seed{s}", langs, words_per_language, speakers, s, jobs)
+            roots.extend(sorted(made, key=lambda r: r.name))
     else:
         roots = [Path(d) for d in data]
     clips = []
@@ -369,7 +375,8 @@ def pretrain(
             "n_languages": len(languages_doc),
             "n_classes": len(classes),
             "clips": {s: int((split == s).sum()) for s in ("train", "dev", "test")},
-            "speakers_per_language": speakers if synthetic else None,
+            "speakers_per_language": speakers * corpora if synthetic else None,
+            "corpus_seeds": list(range(seed, seed + corpora)) if synthetic else None,
             "seed": seed,
         },
         "espeak_languages_not_in_pretraining": espeak_unused(list(languages_doc)),
@@ -401,11 +408,17 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", nargs="+", default=None, help="MSWC roots (default: synthesize a corpus)")
     p.add_argument("--languages", default=None, help="comma-separated (default: 30 languages, no Arabic)")
     p.add_argument("--words-per-language", type=int, default=20)
-    p.add_argument("--speakers", type=int, default=20, help="synthetic speakers per language")
+    p.add_argument("--speakers", type=int, default=20, help="synthetic speakers per language and corpus")
+    p.add_argument(
+        "--corpora",
+        type=int,
+        default=2,
+        help="synthetic corpora, seeds --seed, --seed+1, ...",
+    )
     p.add_argument("--filters", type=int, default=96, help="width; 96 fits the Nano 33 BLE with a head")
     p.add_argument("--blocks", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
+    p.add_argument("--copies", type=int, default=1, help="augmented copies of each training clip")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--corpus-dir", default=None, help="where to synthesize (default: beside --out)")
     p.add_argument("--jobs", type=int, default=None)
@@ -413,7 +426,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    for name in ("words_per_language", "speakers", "filters", "blocks", "epochs", "copies"):
+    for name in ("words_per_language", "speakers", "filters", "blocks", "epochs", "copies", "corpora"):
         if getattr(args, name) < 1:
             raise TinyKWSError(f"--{name.replace('_', '-')}: must be at least 1")
     langs = [s.strip() for s in args.languages.split(",") if s.strip()] if args.languages else None
@@ -421,6 +434,7 @@ def cli_run(args: argparse.Namespace) -> int:
         args.out, data=args.data, languages=langs, words_per_language=args.words_per_language,
         speakers=args.speakers, filters=args.filters, blocks=args.blocks, epochs=args.epochs,
         copies=args.copies, seed=args.seed, corpus_dir=args.corpus_dir, jobs=args.jobs,
+        corpora=args.corpora,
     )  # fmt: skip
     f = meta["figures"]
     print(
