@@ -300,3 +300,34 @@ def test_training_with_smoothing_channel_and_resample_is_deterministic(corpus, t
     assert (a / "model_int8.tflite").read_bytes() == (b / "model_int8.tflite").read_bytes()
     cfg = json.loads((a / "tinykws.json").read_text())["training"]["config"]
     assert (cfg["label_smoothing"], cfg["channel_aug"], cfg["unknown_resample"]) == (0.1, 0.7, True)
+
+
+def test_hard_negatives_draw_follows_the_given_probabilities(corpus):
+    """With pool probabilities, the epoch's unknown rows come only from rows with p > 0; the
+    other rows (keywords, silence) are all still there."""
+    import numpy as np
+
+    from tinykws.train import TrainConfig, _augment_plan, assemble_splits
+
+    cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en",
+                      unknown_resample=True, unknown_share=0.05, hard_negatives=1.0, batch_size=32)  # fmt: skip
+    tr = assemble_splits(cfg)[0]["train"]
+    rows = np.flatnonzero(tr.pool)
+    p = np.zeros(len(rows))
+    p[: 2 * tr.pool_pick] = 1.0 / (2 * tr.pool_pick)  # only the first rows are ever hard
+    order = _augment_plan(cfg, tr, 5, 0, 49, 10, np.eye(40, 10), p)["order"][: tr.epoch_size()]
+    picked = {int(i) for i in order if tr.pool[i]}
+    assert len(picked) == tr.pool_pick and picked <= set(rows[: 2 * tr.pool_pick].tolist())
+    assert set(np.flatnonzero(~tr.pool)) <= set(order.tolist())
+
+
+def test_training_with_hard_negatives_is_deterministic(corpus, tmp_path):
+    """--hard-negatives trains one epoch at a time on draws that depend on the model; the same
+    seed still gives the same bytes, and the flag implies --unknown-resample."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli.main(train_args(corpus, a, "--hard-negatives", "0.5", "--epochs", "2")) == 0
+    assert cli.main(train_args(corpus, b, "--hard-negatives", "0.5", "--epochs", "2")) == 0
+    assert (a / "model_int8.tflite").read_bytes() == (b / "model_int8.tflite").read_bytes()
+    cfg = json.loads((a / "tinykws.json").read_text())["training"]["config"]
+    assert (cfg["hard_negatives"], cfg["unknown_resample"]) == (0.5, True)
+    assert len(json.loads((a / "tinykws.json").read_text())["training"]["history"]) == 2

@@ -74,6 +74,9 @@ class TrainConfig:
     # True: each epoch draws its unknown clips afresh from every other word of the train split
     # (same share, many more words and voices over the run); False: one fixed draw
     unknown_resample: bool = False
+    # with unknown_resample: this share of each epoch's unknown draw favours the pool clips the
+    # current model takes for keywords (hard negatives); 0: a uniform draw
+    hard_negatives: float = 0.0
     max_clips_per_word: int | None = None
     calibration_clips: int = 300
 
@@ -229,15 +232,25 @@ def _channel_offsets(rng: np.random.Generator, m: int, amount: float, dct: np.nd
 
 
 def _augment_plan(
-    cfg: TrainConfig, split: SplitData, n_noise: int, epoch: int, frames: int, coeffs: int, dct: np.ndarray
+    cfg: TrainConfig,
+    split: SplitData,
+    n_noise: int,
+    epoch: int,
+    frames: int,
+    coeffs: int,
+    dct: np.ndarray,
+    pool_p: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """All random draws of one epoch, from (seed, epoch) only: order, shift, noise, masks."""
+    """All random draws of one epoch, from (seed, epoch) only: order, shift, noise, masks.
+
+    `pool_p`: the probability of drawing each unknown-pool row (hard negatives), else uniform.
+    """
     rng = np.random.default_rng([cfg.seed, epoch])
     n = split.epoch_size()
     steps = math.ceil(n / cfg.batch_size)
     rows = np.arange(n)  # the rows this epoch draws from
     if split.pool is not None:
-        pick = rng.choice(np.flatnonzero(split.pool), split.pool_pick, replace=False)
+        pick = rng.choice(np.flatnonzero(split.pool), split.pool_pick, replace=False, p=pool_p)
         rows = np.concatenate([np.flatnonzero(~split.pool), pick])
     order = rows[np.concatenate([rng.permutation(n), rng.choice(n, steps * cfg.batch_size - n)])]
     m = len(order)
@@ -259,20 +272,33 @@ def _augment_plan(
     return plan
 
 
-def make_train_dataset(cfg: TrainConfig, split: SplitData, noise: np.ndarray, fe: Any, epoch0: int) -> Any:
-    """tf.data pipeline over epochs [epoch0, cfg.epochs): gather, shift, noise, features, masks."""
+def make_train_dataset(
+    cfg: TrainConfig,
+    split: SplitData,
+    noise: np.ndarray,
+    fe: Any,
+    epoch0: int,
+    epoch1: int | None = None,
+    pool_p: np.ndarray | None = None,
+    tensors: tuple[Any, Any] | None = None,
+) -> Any:
+    """tf.data pipeline over epochs [epoch0, epoch1 or cfg.epochs): gather, shift, noise, features, masks.
+
+    `tensors`: (audio, noise) as TensorFlow constants made once, for a caller that builds one
+    pipeline per epoch (a new 1 GB constant per epoch would pile up in memory).
+    """
     import tensorflow as tf
 
     length = split.audio.shape[1]
     frames, coeffs = fe.shape
     n_classes = len(cfg.labels)
     dct = fe.dct_matrix()
-    plans = [_augment_plan(cfg, split, len(noise), e, frames, coeffs, dct) for e in range(epoch0, cfg.epochs)]
+    epochs = range(epoch0, cfg.epochs if epoch1 is None else epoch1)
+    plans = [_augment_plan(cfg, split, len(noise), e, frames, coeffs, dct, pool_p) for e in epochs]
     plan = {k: np.concatenate([p[k] for p in plans]) for k in plans[0]}
     plan["noise_on"] = plan["noise_on"] | split.is_silence[plan["order"]]
     plan["label"] = split.labels[plan["order"]]
-    audio_t = tf.constant(split.audio)
-    noise_t = tf.constant(noise.astype(np.float32))
+    audio_t, noise_t = tensors or (tf.constant(split.audio), tf.constant(noise.astype(np.float32)))
     max_shift = int(cfg.time_shift_ms * 16)
     # autograph must not rewrite the front end's own Python (it trips on properties)
     features = tf.autograph.experimental.do_not_convert(fe.tf_features)
@@ -455,8 +481,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     steps = math.ceil(n_train / cfg.batch_size)
     stopped_early = state["wait"] >= cfg.patience
     seconds = 0.0
+    hard = cfg.hard_negatives > 0 and splits["train"].pool is not None
     if epoch0 < cfg.epochs and not stopped_early:
-        ds = make_train_dataset(cfg, splits["train"], noise, fe, epoch0)
+        ds = None if hard else make_train_dataset(cfg, splits["train"], noise, fe, epoch0)
 
         def lr_at(epoch: int, _lr: float) -> float:  # cosine decay, a pure function of epoch
             return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
@@ -470,19 +497,37 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.epochs, initial=epoch0, desc="train", unit="epoch", file=sys.stderr)
+        callbacks = [
+            tf.keras.callbacks.LearningRateScheduler(lr_at),
+            _checkpoint_and_stop(ckpt, cfg.patience, state, bar),
+        ]
         t0 = time.perf_counter()
-        model.fit(
-            ds,
-            epochs=cfg.epochs,
-            initial_epoch=epoch0,
-            steps_per_epoch=steps,
-            validation_data=(dev_x, dev_y),
-            callbacks=[
-                tf.keras.callbacks.LearningRateScheduler(lr_at),
-                _checkpoint_and_stop(ckpt, cfg.patience, state, bar),
-            ],
-            verbose=0,
-        )
+        if hard:  # one epoch at a time: each draw of unknowns depends on the model so far
+            split = splits["train"]
+            pool_rows = np.flatnonzero(split.pool)
+            pool_x = fe.dequantize(fe.int8_features(split.audio[pool_rows]))[..., None]
+            tensors = (tf.constant(split.audio), tf.constant(noise.astype(np.float32)))
+            for epoch in range(epoch0, cfg.epochs):
+                if state["wait"] >= cfg.patience:
+                    break
+                p = model.predict(pool_x, batch_size=512, verbose=0)
+                p_kw = np.clip(1.0 - p[:, 0] - p[:, 1], 0.0, None).astype(np.float64) + 1e-6
+                pool_p = (1 - cfg.hard_negatives) / len(p_kw) + cfg.hard_negatives * p_kw / p_kw.sum()
+                ds_e = make_train_dataset(
+                    cfg, split, noise, fe, epoch, epoch + 1, pool_p / pool_p.sum(), tensors
+                )
+                model.fit(ds_e, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
+                          validation_data=(dev_x, dev_y), callbacks=callbacks, verbose=0)  # fmt: skip
+        else:
+            model.fit(
+                ds,
+                epochs=cfg.epochs,
+                initial_epoch=epoch0,
+                steps_per_epoch=steps,
+                validation_data=(dev_x, dev_y),
+                callbacks=callbacks,
+                verbose=0,
+            )
         seconds = time.perf_counter() - t0
         if bar is not None:
             bar.close()
@@ -678,6 +723,13 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=d.unknown_resample,
         help="draw the unknown clips afresh every epoch",
     )
+    p.add_argument(
+        "--hard-negatives",
+        type=float,
+        default=d.hard_negatives,
+        help="share of each epoch's unknown draw that favours words the model takes for keywords "
+        "(implies --unknown-resample)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
 
@@ -700,6 +752,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     ):
         if share is not None and not 0.0 <= share < 1.0:
             raise TinyKWSError(f"{flag}: must be at least 0 and below 1, got {share}")
+    if not 0.0 <= args.hard_negatives <= 1.0:
+        raise TinyKWSError(f"--hard-negatives: must be between 0 and 1, got {args.hard_negatives}")
     return TrainConfig(
         data=str(args.data),
         keywords=keywords,
@@ -723,7 +777,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         speed_perturb=args.speed_perturb,
         channel_aug=args.channel_aug,
         label_smoothing=args.label_smoothing,
-        unknown_resample=args.unknown_resample,
+        unknown_resample=args.unknown_resample or args.hard_negatives > 0,
+        hard_negatives=args.hard_negatives,
     )
 
 
