@@ -310,7 +310,8 @@ def test_hard_negatives_draw_follows_the_given_probabilities(corpus):
     from tinykws.train import TrainConfig, _augment_plan, assemble_splits
 
     cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en",
-                      unknown_resample=True, unknown_share=0.05, hard_negatives=1.0, batch_size=32)  # fmt: skip
+                      unknown_resample=True, unknown_share=0.05, hard_negatives=1.0,
+                      batch_size=32)  # fmt: skip
     tr = assemble_splits(cfg)[0]["train"]
     rows = np.flatnonzero(tr.pool)
     p = np.zeros(len(rows))
