@@ -30,6 +30,22 @@ void port_putc(char c);
 /* Free-running 64-bit counter; wraps of the hardware counter are accounted for. */
 uint64_t port_counter(void);
 
+/* A 32-bit up-counter (e.g. DWT CYCCNT) widened to 64 bits by counting its wraps, for ports to
+ * share: pass each new reading with interrupts held off, at least once per wrap period. */
+struct tinykws_wide_counter {
+    uint32_t last;
+    uint32_t high;
+};
+
+static inline uint64_t tinykws_widen(struct tinykws_wide_counter *c, uint32_t now)
+{
+    if (now < c->last) {
+        c->high++;
+    }
+    c->last = now;
+    return ((uint64_t)c->high << 32) | now;
+}
+
 /* Wait for the counter's next edge, so that a measurement starts at the same phase of the
  * counter every time: with a counter coarser than one event (QEMU's SysTick ticks every 40
  * instructions) this makes repeated measurements identical. No-op for cycle counters. */

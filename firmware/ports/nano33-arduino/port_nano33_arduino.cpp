@@ -94,20 +94,15 @@ void port_putc(char c)
 }
 
 /* ---- counter ---- */
-static uint32_t g_cyc_last, g_cyc_high;
+static struct tinykws_wide_counter g_cycles;
 
 uint64_t port_counter(void)
 {
-    uint32_t now, high;
+    uint64_t t;
     core_util_critical_section_enter();
-    now = DWT->CYCCNT;
-    if (now < g_cyc_last) {
-        g_cyc_high++;
-    }
-    g_cyc_last = now;
-    high = g_cyc_high;
+    t = tinykws_widen(&g_cycles, DWT->CYCCNT);
     core_util_critical_section_exit();
-    return ((uint64_t)high << 32) | now;
+    return t;
 }
 
 void port_counter_sync(void) {}

@@ -69,7 +69,7 @@
 #define PDM_IRQ 29u
 
 /* ---- counter ---- */
-static uint32_t g_cyc_last, g_cyc_high;
+static struct tinykws_wide_counter g_cycles;
 
 void port_init(void)
 {
@@ -92,16 +92,11 @@ void port_init(void)
 
 uint64_t port_counter(void)
 {
-    uint32_t now, high;
+    uint64_t t;
     irq_off();
-    now = DWT_CYCCNT;
-    if (now < g_cyc_last) {
-        g_cyc_high++;
-    }
-    g_cyc_last = now;
-    high = g_cyc_high;
+    t = tinykws_widen(&g_cycles, DWT_CYCCNT);
     irq_on();
-    return ((uint64_t)high << 32) | now;
+    return t;
 }
 
 void port_counter_sync(void) {}
