@@ -215,11 +215,11 @@ def test_number_that_is_the_keyword_leaves_the_bank_with_the_shipped_embedding()
     """On the shipped embedding, Lithuanian 'septyni' (espeak-ng shots) is recognized as the
     number 7 of the bank, and a word that is no number ('labas') drops nothing."""
     from tinykws.fewshot import DEFAULT_EMBEDDING, tts_shots, unknown_bank, without_keyword_like
-    from tinykws.fewshot_eval import _Embedder
+    from tinykws.fewshot_eval import load_embedder
 
     if not (DEFAULT_EMBEDDING / "model.keras").is_file():
         pytest.skip(f"{DEFAULT_EMBEDDING} not present")
-    emb = _Embedder(DEFAULT_EMBEDDING)
+    emb = load_embedder(DEFAULT_EMBEDDING)
     out = {}
     for kw in ("septyni", "labas"):
         bank = unknown_bank("lt", [kw], seed=0, speakers=8)

@@ -181,6 +181,27 @@ def _is_mswc(data: str) -> bool:
     return bool(_mswc_language_dirs(Path(data)))
 
 
+class Embedder:
+    """The frozen embedding as a function of audio, with int8 features computed the device's way."""
+
+    def __init__(self, classifier: Any, fe: Any, meta: dict[str, Any] | None = None) -> None:
+        from tinykws.pretrain import embedding_model
+
+        self.classifier = classifier
+        self.model = embedding_model(classifier)
+        self.fe = fe
+        self.meta = meta or {}
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        return self.fe.dequantize(self.fe.int8_features(audio))[..., None]
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(audio), 2048):  # features of 2048 clips at a time bound the memory
+            out.append(self.model.predict(self.features(audio[i : i + 2048]), batch_size=256, verbose=0))
+        return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+
 # --------------------------------------------------------------------------- unknown words
 
 
@@ -467,7 +488,7 @@ def fewshot_from_audio(
 
     from tinykws.data.noise import NoiseBank
     from tinykws.features import get_frontend
-    from tinykws.pretrain import embedding_model, load_embedding
+    from tinykws.pretrain import load_embedding
     from tinykws.train import SplitData, TrainConfig, write_model_dir
 
     t0 = time.perf_counter() if t0 is None else t0
@@ -477,11 +498,7 @@ def fewshot_from_audio(
     if emb_meta.get("frontend") and emb_meta["frontend"] != fe.to_dict():
         raise TinyKWSError(f"--embedding: {cfg.embedding} uses another front end than mlperf")
     bank = unknown_bank(cfg.language, kws, cfg.seed, cfg.unknown_speakers, cfg.data)
-    embed_net = embedding_model(classifier)
-
-    def embed(audio: np.ndarray) -> np.ndarray:
-        return embed_net.predict(fe.dequantize(fe.int8_features(audio))[..., None], batch_size=256, verbose=0)
-
+    embed = Embedder(classifier, fe)
     for k in kws:
         bank, dropped = without_keyword_like(bank, positives[k][0], embed)
         if dropped:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tinykws.errors import TinyKWSError
+from tinykws.fewshot import Embedder
 from tinykws.progress import notice, progress
 
 SR = 16000
@@ -49,25 +50,13 @@ def binary_f1(is_kw: np.ndarray, pred_kw: np.ndarray) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-class _Embedder:
-    """The frozen embedding, with int8 features computed the device's way."""
+def load_embedder(embedding: str | Path) -> Embedder:
+    """The frozen embedding from its directory, with its metadata."""
+    from tinykws.features import get_frontend
+    from tinykws.pretrain import load_embedding
 
-    def __init__(self, embedding: str | Path) -> None:
-        from tinykws.features import get_frontend
-        from tinykws.pretrain import embedding_model, load_embedding
-
-        self.classifier, self.meta = load_embedding(embedding)
-        self.model = embedding_model(self.classifier)
-        self.fe = get_frontend("mlperf")
-
-    def features(self, audio: np.ndarray) -> np.ndarray:
-        return self.fe.dequantize(self.fe.int8_features(audio))[..., None]
-
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(audio), 2048):
-            out.append(self.model.predict(self.features(audio[i : i + 2048]), batch_size=256, verbose=0))
-        return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+    classifier, meta = load_embedding(embedding)
+    return Embedder(classifier, get_frontend("mlperf"), meta)
 
 
 def _head_probs(emb: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -78,7 +67,7 @@ def _head_probs(emb: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _train_head(
-    embedder: _Embedder,
+    embedder: Embedder,
     shots: np.ndarray,
     unknown: np.ndarray,
     unknown_held: np.ndarray,
@@ -105,7 +94,7 @@ def _train_head(
 
 
 def _int8_f1(
-    embedder: _Embedder, w: np.ndarray, b: np.ndarray, data: Any, test_audio: np.ndarray, is_kw: np.ndarray
+    embedder: Embedder, w: np.ndarray, b: np.ndarray, data: Any, test_audio: np.ndarray, is_kw: np.ndarray
 ) -> float:
     """Build embedding + head, quantize int8, score the test clips through tflite_micro."""
     import tensorflow as tf
@@ -163,7 +152,7 @@ def make_stream(
     return np.clip(x, -1, 1), np.array(starts)
 
 
-def stream_scores(embedder: _Embedder, w: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+def stream_scores(embedder: Embedder, w: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Keyword posterior of the 1 s window ending at each hop (times = (i + 1) * HOP_S + 1 - HOP_S)."""
     hop = int(HOP_S * SR)
     n = (len(x) - SR) // hop + 1
@@ -241,7 +230,7 @@ def _eval_corpus(root: Path, lang: str, words: list[str], speakers: int, seed: i
 
 
 def evaluate_language(
-    embedder: _Embedder,
+    embedder: Embedder,
     lang: str,
     keywords: list[str],
     corpus: Any,
@@ -318,7 +307,7 @@ def fewshot_eval(
 
     t0 = time.perf_counter()
     out = Path(out)
-    embedder = _Embedder(embedding)
+    embedder = load_embedder(embedding)
     pre_langs = embedder.meta.get("data", {}).get("languages", {})
     if seen_languages is None:
         seen_languages = [lang for lang in SEEN_EVAL_LANGUAGES if lang in pre_langs]
@@ -433,7 +422,7 @@ def fewshot_eval(
 
 
 def realdev_eval(
-    embedder: _Embedder,
+    embedder: Embedder,
     root: Path,
     noise: np.ndarray,
     seed: int,
