@@ -483,7 +483,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     seconds = 0.0
     hard = cfg.hard_negatives > 0 and splits["train"].pool is not None
     if epoch0 < cfg.epochs and not stopped_early:
-        ds = None if hard else make_train_dataset(cfg, splits["train"], noise, fe, epoch0)
 
         def lr_at(epoch: int, _lr: float) -> float:  # cosine decay, a pure function of epoch
             return cfg.learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
@@ -520,7 +519,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                           validation_data=(dev_x, dev_y), callbacks=callbacks, verbose=0)  # fmt: skip
         else:
             model.fit(
-                ds,
+                make_train_dataset(cfg, splits["train"], noise, fe, epoch0),
                 epochs=cfg.epochs,
                 initial_epoch=epoch0,
                 steps_per_epoch=steps,
