@@ -40,7 +40,8 @@ UNKNOWN_OTHER_LANGUAGES = 4  # other languages in the unknown bank
 # costs synthesis time; 24 keeps one keyword well inside 60 s (docs/fewshot.md)
 UNKNOWN_SPEAKERS = 24
 # a number word this far (0: typical number word, 1: the shots) towards the keyword is taken for
-# it; measured on espeak-ng shots (docs/fewshot.md): own number 0.91-1.04 (Thai 0.82), others <= 0.81
+# it; measured on espeak-ng shots (benchmarks/bench_number_guard.py): own number 0.91-1.04
+# (Thai 0.82), others <= 0.81
 LIKE_KEYWORD = 0.85
 NUMBER_WORDS = 40  # numbers 0..39: same-language unknown words for languages without a word list
 
@@ -293,20 +294,17 @@ def unknown_bank(
     return UnknownBank(np.stack(audio).astype(np.float32), np.array(held, bool), np.array(word, str), desc)
 
 
-def without_keyword_like(
+def keyword_likeness(
     bank: UnknownBank, shots: np.ndarray, embed: Callable[[np.ndarray], np.ndarray]
-) -> tuple[UnknownBank, list[str]]:
-    """The bank without number words that sound like the keyword; returns (bank, dropped words).
-
-    Why: a number word that *is* the keyword would teach the model that the keyword is unknown.
-    In the embedding (cosine similarity to the shots' mean), a number word leaves the bank when
-    its clips sit more than LIKE_KEYWORD of the way from the typical number word (the median over
-    words) to the shots themselves (each shot against the mean of the others).
-    """
+) -> dict[str, float]:
+    """How far each number word of the bank sits towards the keyword: 0 is the typical number
+    word (the median over words), 1 is the shots themselves (each shot against the mean of the
+    others), in cosine similarity to the shots' mean embedding. Empty when there is nothing to
+    compare (fewer than 3 number words or 2 shots)."""
     idx = np.flatnonzero(bank.word != "")
     words = sorted(set(bank.word[idx].tolist()))
     if len(words) < 3 or len(shots) < 2:
-        return bank, []
+        return {}
 
     def unit(e: np.ndarray) -> np.ndarray:
         return e / (np.linalg.norm(e, axis=-1, keepdims=True) + 1e-9)
@@ -317,7 +315,19 @@ def without_keyword_like(
     sim = unit(embed(bank.audio[idx])) @ centre
     per = np.array([sim[bank.word[idx] == w].mean() for w in words])
     med = float(np.median(per))
-    drop = [w for w, v in zip(words, per, strict=True) if (v - med) > LIKE_KEYWORD * (own - med)]
+    span = max(float(own) - med, 1e-9)  # the shots sit nearer their mean than number words do
+    return {w: float((v - med) / span) for w, v in zip(words, per, strict=True)}
+
+
+def without_keyword_like(
+    bank: UnknownBank, shots: np.ndarray, embed: Callable[[np.ndarray], np.ndarray]
+) -> tuple[UnknownBank, list[str]]:
+    """The bank without number words that sound like the keyword; returns (bank, dropped words).
+
+    Why: a number word that *is* the keyword would teach the model that the keyword is unknown.
+    A number word leaves the bank when its `keyword_likeness` exceeds LIKE_KEYWORD.
+    """
+    drop = [w for w, x in keyword_likeness(bank, shots, embed).items() if x > LIKE_KEYWORD]
     if not drop:
         return bank, []
     keep = ~np.isin(bank.word, drop)
