@@ -332,3 +332,48 @@ def test_training_with_hard_negatives_is_deterministic(corpus, tmp_path):
     cfg = json.loads((a / "tinykws.json").read_text())["training"]["config"]
     assert (cfg["hard_negatives"], cfg["unknown_resample"]) == (0.5, True)
     assert len(json.loads((a / "tinykws.json").read_text())["training"]["history"]) == 2
+
+
+def test_prior_log_ratio_turns_training_shares_into_eval_shares():
+    """Training shares times exp(correction) are the eval shares, per group (silence, unknown,
+    keywords pooled); a group absent from either split is left alone."""
+    import numpy as np
+
+    from tinykws.train import prior_log_ratio
+
+    train = {"_silence_": 100, "_unknown_": 200, "yes": 330, "no": 370}
+    ev = {"_silence_": 10, "_unknown_": 10, "yes": 41, "no": 39}
+    delta = prior_log_ratio(train, ev)
+    tr_sh = np.array([100, 200, 700, 700]) / 1000
+    ev_sh = np.array([10, 10, 80, 80]) / 100
+    assert np.allclose(tr_sh * np.exp(delta), ev_sh, rtol=1e-6)
+    assert delta[2] == delta[3]  # keywords share one correction
+    no_sil = prior_log_ratio({**train, "_silence_": 0}, ev)
+    assert no_sil[0] == 0.0 and np.isfinite(no_sil).all()
+
+
+def test_prior_correction_is_the_uncorrected_model_plus_the_bias_shift(corpus, tmp_path):
+    """One epoch (one checkpoint, so both runs keep the same weights): the corrected model equals
+    the plain one except for the output bias, shifted by exactly the recorded correction, which
+    is what prior_log_ratio gives for the run's own split counts."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tinykws.train import prior_log_ratio
+
+    shares = ["--unknown-share", "0.3", "--eval-unknown-share", "0.1", "--epochs", "1"]
+    a, b = tmp_path / "plain", tmp_path / "corrected"
+    assert cli.main(train_args(corpus, a, *shares)) == 0
+    assert cli.main(train_args(corpus, b, *shares, "--prior-correction")) == 0
+    meta = json.loads((b / "tinykws.json").read_text())
+    counts = meta["data"]["counts"]
+    want = prior_log_ratio(counts["train"], counts["dev"])
+    got = np.array([meta["prior_correction"][lab] for lab in meta["labels"]])
+    assert np.allclose(got, want) and got[1] < 0 < got[2]  # fewer unknowns at test time
+    assert meta["training"]["config"]["prior_correction"] is True
+    assert "val_accuracy_corrected" in meta["training"]["history"][0]
+    assert "prior_correction" not in json.loads((a / "tinykws.json").read_text())
+    la = tf.keras.models.load_model(a / "model.keras").get_layer("logits").get_weights()
+    lb = tf.keras.models.load_model(b / "model.keras").get_layer("logits").get_weights()
+    assert np.array_equal(la[0], lb[0])
+    assert np.allclose(lb[1] - la[1], want, atol=1e-6)

@@ -77,6 +77,11 @@ class TrainConfig:
     # with unknown_resample: this share of each epoch's unknown draw favours the pool clips the
     # current model takes for keywords (hard negatives); 0: a uniform draw
     hard_negatives: float = 0.0
+    # True: fold log(dev class share / training class share) into the output layer's bias, so a
+    # model trained on more unknown words than the test holds decides as if trained on the
+    # test's shares (prior correction, "logit adjustment"). Checkpoints are chosen on the
+    # corrected dev accuracy.
+    prior_correction: bool = False
     max_clips_per_word: int | None = None
     calibration_clips: int = 300
 
@@ -199,6 +204,36 @@ def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, A
         "skipped_clips": skipped_total,
     }
     return splits, summary
+
+
+def prior_log_ratio(train_counts: dict[str, int], eval_counts: dict[str, int]) -> np.ndarray:
+    """Per-label log(eval share / training share), in label order (silence, unknown, keywords).
+
+    Why: a softmax classifier's outputs carry its training priors. When training holds more
+    unknown words than deployment (to learn them better), adding this to the logits restores the
+    deployment shares without retraining. Keywords are pooled into one group, so chance
+    differences between keyword counts do not move single keywords. A group absent from either
+    split gets no correction.
+    """
+    labels = list(train_counts)
+    groups = [lab if lab in (SILENCE, UNKNOWN) else "keywords" for lab in labels]
+
+    def shares(counts: dict[str, int]) -> dict[str, float]:
+        total = sum(counts.values())
+        g: dict[str, float] = {}
+        for lab, grp in zip(labels, groups, strict=True):
+            g[grp] = g.get(grp, 0.0) + counts.get(lab, 0) / max(total, 1)
+        return g
+
+    tr, ev = shares(train_counts), shares(eval_counts)
+    return np.array([math.log(ev[g] / tr[g]) if tr[g] > 0 and ev[g] > 0 else 0.0 for g in groups], np.float32)
+
+
+def fold_output_bias(model: Any, delta: np.ndarray) -> None:
+    """Add `delta` to the bias of the softmax layer `logits` (in place): logits + delta, exactly."""
+    layer = model.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, bias + delta.astype(bias.dtype)])
 
 
 def fill_silence(split: SplitData, noise: np.ndarray, seed: int, max_volume: float = 0.1) -> np.ndarray:
@@ -342,8 +377,17 @@ def make_train_dataset(
     return ds.prefetch(2)
 
 
-def _checkpoint_and_stop(ckpt_dir: Path, patience: int, state: dict[str, Any], bar: Any) -> Any:
+def _checkpoint_and_stop(
+    ckpt_dir: Path,
+    patience: int,
+    state: dict[str, Any],
+    bar: Any,
+    corrected_dev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> Any:
     """Keras callback: checkpoint every epoch (atomic), early stopping on dev, resumable.
+
+    `corrected_dev` = (dev features, dev labels, prior correction): the dev accuracy that picks
+    the checkpoint is then that of the corrected outputs, the model that will be shipped.
 
     A factory rather than a module-level class so that importing tinykws.train does not import
     TensorFlow.
@@ -364,6 +408,12 @@ def _checkpoint_and_stop(ckpt_dir: Path, patience: int, state: dict[str, Any], b
             logs = logs or {}
             st = self.state
             acc = float(logs.get("val_accuracy", 0.0))
+            if corrected_dev is not None:
+                x, y, delta = corrected_dev
+                p = self.model.predict(x, batch_size=512, verbose=0)
+                pred = (np.log(np.clip(p, 1e-30, None)) + delta).argmax(1)
+                acc = float((pred == (y.argmax(1) if y.ndim > 1 else y)).mean())
+                logs["val_accuracy_corrected"] = acc
             st["history"].append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
             st["last_file"] = f"epoch{epoch}.keras"
             _save_keras_atomic(self.model, self.ckpt_dir / st["last_file"])
@@ -465,6 +515,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     if cfg.label_smoothing > 0:
         dev_y = np.eye(len(cfg.labels), dtype=np.float32)[dev_y]
 
+    prior_delta = None
+    corrected_dev = None
+    if cfg.prior_correction:
+        prior_delta = prior_log_ratio(splits["train"].counts(cfg.labels), splits["dev"].counts(cfg.labels))
+        corrected_dev = (dev_x, dev_y, prior_delta)
+
     epoch0 = state["epoch"] + 1
     if resume and state.get("last_file"):
         model = tf.keras.models.load_model(ckpt / state["last_file"])
@@ -498,7 +554,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             bar = tqdm(total=cfg.epochs, initial=epoch0, desc="train", unit="epoch", file=sys.stderr)
         callbacks = [
             tf.keras.callbacks.LearningRateScheduler(lr_at),
-            _checkpoint_and_stop(ckpt, cfg.patience, state, bar),
+            _checkpoint_and_stop(ckpt, cfg.patience, state, bar, corrected_dev),
         ]
         t0 = time.perf_counter()
         if hard:  # one epoch at a time: each draw of unknowns depends on the model so far
@@ -533,7 +589,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     epochs_run = state["epoch"] + 1 - epoch0
     cps = epochs_run * steps * cfg.batch_size / seconds if seconds > 0 else 0.0
     best = tf.keras.models.load_model(ckpt / state["best_file"])
-    result = write_model_dir(cfg, best, fe, splits, noise, data_summary, state, cps)
+    extra = None
+    if prior_delta is not None:
+        fold_output_bias(best, prior_delta)
+        extra = {"prior_correction": dict(zip(cfg.labels, map(float, prior_delta), strict=True))}
+    result = write_model_dir(cfg, best, fe, splits, noise, data_summary, state, cps, extra)
     import shutil
 
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -729,6 +789,13 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         help="share of each epoch's unknown draw that favours words the model takes for keywords "
         "(implies --unknown-resample)",
     )
+    p.add_argument(
+        "--prior-correction",
+        action=argparse.BooleanOptionalAction,
+        default=d.prior_correction,
+        help="shift the output layer's bias by log(dev share / training share) of each class, so "
+        "that training on more unknown words than the test holds does not bias decisions",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
 
@@ -778,6 +845,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_smoothing=args.label_smoothing,
         unknown_resample=args.unknown_resample or args.hard_negatives > 0,
         hard_negatives=args.hard_negatives,
+        prior_correction=args.prior_correction,
     )
 
 
