@@ -40,7 +40,14 @@ class DemoConfig:
     speakers: int = 1000  # English speakers: distinct speakers are what real-speech accuracy needs
     others_per_speaker: int = 6  # each speaker says all keywords and 6 of the other words
     other_speakers: int = 40
-    epochs: int = 30
+    epochs: int = 45
+    # twice MLPerf Tiny's unknown share in training, with the test's 10 % restored by the prior
+    # correction: held-out synthetic errors are unknown words taken for keywords, and more of
+    # them to learn from fixes that without biasing unheard voices towards _unknown_
+    # (benchmarks/results/transfer.md, docs/data.md)
+    unknown_share: float = 0.2
+    eval_unknown_share: float = 0.1
+    prior_correction: bool = True
     seed: int = 0
 
 
@@ -72,6 +79,9 @@ def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
         language="en",
         unknown_languages=list(cfg.languages[1:]),
         epochs=cfg.epochs,
+        unknown_share=cfg.unknown_share,
+        eval_unknown_share=cfg.eval_unknown_share,
+        prior_correction=cfg.prior_correction,
         seed=cfg.seed,
     )
 
