@@ -226,3 +226,31 @@ def test_number_that_is_the_keyword_leaves_the_bank_with_the_shipped_embedding()
         out[kw] = without_keyword_like(bank, tts_shots(kw, "lt", 5, 0)[0], emb)[1]
     assert "7" in out["septyni"]
     assert out["labas"] == []
+
+
+def test_pitch_variants_move_pitch_and_keep_the_clip_count():
+    """Each shot gains pitch-moved versions (F0 scaled within the stated range, the shot itself
+    first and unchanged), and build_data spreads the copies so the keyword keeps as many
+    training clips as without variants."""
+    pw = pytest.importorskip("pyworld")
+    from tinykws.fewshot import build_data, with_pitch_variants
+
+    t = np.arange(16000) / 16000
+    env = np.clip(np.minimum(t - 0.2, 0.8 - t) * 20, 0, 1)
+    shots = np.stack([env * sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 8)) * 0.3
+                      for f0 in (120.0, 140.0)]).astype(np.float32)  # fmt: skip
+    out = with_pitch_variants(shots, 3, seed=0)
+    assert out.shape == (8, 16000) and np.array_equal(out[:2], shots)
+
+    def median_f0(x):
+        f0, _ = pw.harvest(x.astype(np.float64), 16000)
+        return float(np.median(f0[f0 > 0]))
+
+    ratios = [median_f0(out[2 + 2 * v + i]) / median_f0(shots[i]) for v in range(3) for i in range(2)]
+    assert all(0.62 < r < 1.6 for r in ratios), ratios
+    assert max(abs(np.log(r)) for r in ratios) > 0.05  # the pitch did move
+    noise = np.zeros((4, 16000), np.float32)
+    unk = np.zeros((6, 16000), np.float32)
+    plain = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), noise, ["kw"], 8, 0)
+    varied = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), noise, ["kw"], 8, 0, 3)
+    assert (plain.train_y == 2).sum() == (varied.train_y == 2).sum() == 16

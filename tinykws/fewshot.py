@@ -60,6 +60,9 @@ class FewshotConfig:
     embedding: str = str(DEFAULT_EMBEDDING)
     seed: int = 0
     copies: int = 40  # augmented copies of every shot
+    # each shot also enters as this many pitch-moved versions (WORLD: formants kept), and the
+    # copies are spread over them, so the keyword's training clips stay as many
+    pitch_variants: int = 0
     unknown_speakers: int = UNKNOWN_SPEAKERS  # espeak-ng speakers saying the language's other words
     finetune_epochs: int = 0
     finetune_lr: float = 1e-4
@@ -379,6 +382,32 @@ class FewshotData:
     summary: dict[str, Any]
 
 
+def with_pitch_variants(
+    shots: np.ndarray, n: int, seed: int, f0_range: tuple[float, float] = (0.67, 1.5)
+) -> np.ndarray:
+    """The shots followed by `n` versions of each with its pitch moved, formants kept.
+
+    Why: five takes of one voice say little about other voices' pitch, and a user's shots are
+    usually one voice. Moving F0 by a factor log-uniform in `f0_range` (about +-7 semitones, so
+    a low voice reaches a high one's range) over the same vocal tract (WORLD vocoder, as the
+    synthesizer's voice conversion) gives the head more than one pitch per keyword. Without
+    pyworld (the `voices` extra) the shots come back unchanged, with a notice.
+    """
+    from tinykws.data.perturb import world_available, world_pitch
+
+    if n <= 0:
+        return shots
+    if not world_available():
+        notice("fewshot: pyworld not installed (pip install '.[voices]'), so no pitch variants")
+        return shots
+    rng = np.random.default_rng([seed, 7])
+    lo, hi = np.log(f0_range[0]), np.log(f0_range[1])
+    out = [shots]
+    for _ in range(n):
+        out.append(np.stack([world_pitch(x, SR, float(np.exp(rng.uniform(lo, hi))))[0] for x in shots]))
+    return np.concatenate(out).astype(np.float32)
+
+
 def build_data(
     positives: dict[str, tuple[np.ndarray, np.ndarray]],
     unknown: np.ndarray,
@@ -387,8 +416,10 @@ def build_data(
     keywords: list[str],
     copies: int,
     seed: int,
+    pitch_variants: int = 0,
 ) -> FewshotData:
-    """Labels: 0 `_silence_`, 1 `_unknown_`, 2.. keywords. Shots -> `copies` augmented clips each."""
+    """Labels: 0 `_silence_`, 1 `_unknown_`, 2.. keywords. Shots -> `copies` augmented clips each
+    (spread over the shot and its pitch variants)."""
     from tinykws.pretrain import augment, silence_audio
 
     rng = np.random.default_rng(seed)
@@ -396,7 +427,8 @@ def build_data(
     n_pos = 0
     for k, kwd in enumerate(keywords):
         shots, held = positives[kwd]
-        a = augment(shots, noise, rng, copies)
+        src = with_pitch_variants(shots, pitch_variants, seed + k)
+        a = augment(src, noise, rng, max(1, round(copies * len(shots) / len(src))))
         tr_a.append(a)
         tr_y.append(np.full(len(a), 2 + k))
         n_pos += len(a)
@@ -518,7 +550,7 @@ def fewshot_from_audio(
         n_synth=40,
         kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
     ).segments
-    data = build_data(positives, bank.audio, bank.held, noise, kws, cfg.copies, cfg.seed)
+    data = build_data(positives, bank.audio, bank.held, noise, kws, cfg.copies, cfg.seed, cfg.pitch_variants)
     labels = ["_silence_", "_unknown_", *kws]
     model, _ = train_fewshot_model(
         classifier, fe, data, len(labels), cfg.seed, cfg.finetune_epochs, cfg.finetune_lr
@@ -577,6 +609,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=UNKNOWN_SPEAKERS,
         help="espeak-ng speakers saying the language's other words (unknown class)",
     )
+    p.add_argument(
+        "--pitch-variants",
+        type=int,
+        default=FewshotConfig.pitch_variants,
+        help="pitch-moved versions of each shot (WORLD, formants kept; needs the voices extra)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
@@ -587,7 +625,10 @@ def cli_run(args: argparse.Namespace) -> int:
         keywords=args.keyword, language=args.language, out=args.out, source=source,
         clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
         seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
+        pitch_variants=args.pitch_variants,
     )  # fmt: skip
+    if args.pitch_variants < 0:
+        raise TinyKWSError(f"--pitch-variants: must be 0 or more, got {args.pitch_variants}")
     res = fewshot(cfg)
     m = res.metrics
     print(f"model: {res.out} ({res.seconds:.1f} s)")
