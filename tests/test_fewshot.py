@@ -254,3 +254,28 @@ def test_pitch_variants_move_pitch_and_keep_the_clip_count():
     plain = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), noise, ["kw"], 8, 0)
     varied = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), noise, ["kw"], 8, 0, 3)
     assert (plain.train_y == 2).sum() == (varied.train_y == 2).sum() == 16
+
+
+def test_between_words_windows_hold_two_clips_edges():
+    """Windows between two words: 1 s long, made only of the two chosen clips' halves and the
+    gap, never a whole clip; build_data adds them to _unknown_ as the given share."""
+    from tinykws.fewshot import between_words, build_data
+
+    clips = np.stack([np.full(16000, v, np.float32) for v in (1.0, 2.0, 3.0)])
+    clips[:, :8000] *= -1  # first halves negative: a window may only hold second halves of A
+    w = between_words(clips, 200, np.random.default_rng(0))
+    assert w.shape == (200, 16000)
+    assert (w > 0).any(1).mean() > 0.5 and (w < 0).any(1).mean() > 0.5  # both edges do occur
+    for x in w:
+        vals = set(np.unique(x).tolist())
+        assert vals <= {0.0, 1.0, 2.0, 3.0, -1.0, -2.0, -3.0}
+        pos, neg = {v for v in vals if v > 0}, {-v for v in vals if v < 0}
+        assert len(pos) <= 1 and len(neg) <= 1  # only A's second half (+), B's first half (-)
+        assert not (pos & neg)  # B is another clip than A
+    noise = np.zeros((4, 16000), np.float32)
+    shots = np.ones((5, 16000), np.float32) * 0.1
+    unk = np.random.default_rng(1).normal(0, 0.1, (10, 16000)).astype(np.float32)
+    base = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(10, bool), noise, ["kw"], 4, 0)
+    more = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(10, bool), noise, ["kw"], 4, 0, 0, 0.5)
+    assert (more.train_y == 1).sum() == (base.train_y == 1).sum() + 10  # 0.5 x 20 augmented unknowns
+    assert (more.train_y == 2).sum() == (base.train_y == 2).sum()

@@ -63,6 +63,9 @@ class FewshotConfig:
     # each shot also enters as this many pitch-moved versions (WORLD: formants kept), and the
     # copies are spread over them, so the keyword's training clips stay as many
     pitch_variants: int = 0
+    # windows cut across two unknown words, as a streaming detector sees between words, added to
+    # _unknown_ as this share of the unknown clips (0: none)
+    stream_negatives: float = 0.0
     unknown_speakers: int = UNKNOWN_SPEAKERS  # espeak-ng speakers saying the language's other words
     finetune_epochs: int = 0
     finetune_lr: float = 1e-4
@@ -408,6 +411,25 @@ def with_pitch_variants(
     return np.concatenate(out).astype(np.float32)
 
 
+def between_words(clips: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` 1 s windows cut across two different clips laid end to end with a 0.2-1.2 s gap.
+
+    Why: a streaming detector scores a window every hop, and most windows hold the end of one
+    word and the start of the next. The head trained on whole words has never seen those, so
+    they can land anywhere in the embedding, near the keyword included. The window start is
+    uniform over the stretch where it holds sound of both clips or of one clip's edge.
+    """
+    length = clips.shape[1]
+    out = np.empty((n, length), np.float32)
+    for i in range(n):
+        a, b = rng.choice(len(clips), 2, replace=False)
+        gap = int(rng.uniform(0.2, 1.2) * SR)
+        pair = np.concatenate([clips[a], np.zeros(gap, np.float32), clips[b]])
+        start = int(rng.integers(length // 2, length // 2 + gap + 1))
+        out[i] = pair[start : start + length]
+    return out
+
+
 def build_data(
     positives: dict[str, tuple[np.ndarray, np.ndarray]],
     unknown: np.ndarray,
@@ -417,6 +439,7 @@ def build_data(
     copies: int,
     seed: int,
     pitch_variants: int = 0,
+    stream_negatives: float = 0.0,
 ) -> FewshotData:
     """Labels: 0 `_silence_`, 1 `_unknown_`, 2.. keywords. Shots -> `copies` augmented clips each
     (spread over the shot and its pitch variants)."""
@@ -440,6 +463,11 @@ def build_data(
     a = augment(unk_tr, noise, rng, 2)
     tr_a.append(a)
     tr_y.append(np.ones(len(a)))
+    n_cross = int(round(stream_negatives * len(a)))
+    if n_cross and len(unk_tr) > 1:
+        cross = augment(between_words(unk_tr, n_cross, np.random.default_rng([seed, 11])), noise, rng, 1)
+        tr_a.append(cross)
+        tr_y.append(np.ones(len(cross)))
     te_a.append(unk_te)
     te_y.append(np.ones(len(unk_te)))
     n_sil = max(100, n_pos // (2 * len(keywords)))
@@ -550,7 +578,17 @@ def fewshot_from_audio(
         n_synth=40,
         kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
     ).segments
-    data = build_data(positives, bank.audio, bank.held, noise, kws, cfg.copies, cfg.seed, cfg.pitch_variants)
+    data = build_data(
+        positives,
+        bank.audio,
+        bank.held,
+        noise,
+        kws,
+        cfg.copies,
+        cfg.seed,
+        cfg.pitch_variants,
+        cfg.stream_negatives,
+    )
     labels = ["_silence_", "_unknown_", *kws]
     model, _ = train_fewshot_model(
         classifier, fe, data, len(labels), cfg.seed, cfg.finetune_epochs, cfg.finetune_lr
@@ -615,6 +653,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=FewshotConfig.pitch_variants,
         help="pitch-moved versions of each shot (WORLD, formants kept; needs the voices extra)",
     )
+    p.add_argument(
+        "--stream-negatives",
+        type=float,
+        default=FewshotConfig.stream_negatives,
+        help="windows across two unknown words, as a share of the unknown clips",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
@@ -625,10 +669,12 @@ def cli_run(args: argparse.Namespace) -> int:
         keywords=args.keyword, language=args.language, out=args.out, source=source,
         clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
         seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
-        pitch_variants=args.pitch_variants,
+        pitch_variants=args.pitch_variants, stream_negatives=args.stream_negatives,
     )  # fmt: skip
     if args.pitch_variants < 0:
         raise TinyKWSError(f"--pitch-variants: must be 0 or more, got {args.pitch_variants}")
+    if args.stream_negatives < 0:
+        raise TinyKWSError(f"--stream-negatives: must be 0 or more, got {args.stream_negatives}")
     res = fewshot(cfg)
     m = res.metrics
     print(f"model: {res.out} ({res.seconds:.1f} s)")

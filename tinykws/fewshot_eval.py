@@ -75,7 +75,7 @@ def _train_head(
     keyword: str,
     seed: int,
     copies: int,
-    pitch_variants: int = 0,
+    head_options: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     """The `tinykws fewshot` recipe for one keyword; returns head (W, b) and its training data."""
     from tinykws.fewshot import build_data, fit_head
@@ -88,7 +88,7 @@ def _train_head(
         [keyword],
         copies,
         seed,
-        pitch_variants,
+        **(head_options or {}),
     )
     emb = embedder(data.train_audio)
     w, b = fit_head(emb, data.train_y, 3, seed)
@@ -243,7 +243,7 @@ def evaluate_language(
     int8_keywords: set[str],
     stream_words: int,
     unknown_speakers: int = 24,
-    pitch_variants: int = 0,
+    head_options: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[np.ndarray, np.ndarray, float]]]:
     """Few-shot models for `keywords` of one language; F1 and streams per keyword."""
     from tinykws.data.corpus import load_clips
@@ -265,7 +265,7 @@ def evaluate_language(
         test = ~np.isin(spk, shot_spk)
         kb, dropped = without_keyword_like(bank, audio[shot_idx], embedder)
         w, b, data = _train_head(
-            embedder, audio[shot_idx], kb.audio, kb.held, noise, kw, seed, copies, pitch_variants
+            embedder, audio[shot_idx], kb.audio, kb.held, noise, kw, seed, copies, head_options
         )
         is_kw = words[test] == kw
         pred = _head_probs(emb_all[test], w, b).argmax(1) == 2
@@ -304,7 +304,7 @@ def fewshot_eval(
     corpus_dir: str | Path | None = None,
     realdev: str | Path | None = None,
     unknown_speakers: int = 24,
-    pitch_variants: int = 0,
+    head_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol; writes fewshot_eval.json, fewshot_eval.md and frr_fa.png under `out`."""
     from tinykws.data.noise import NoiseBank
@@ -366,7 +366,7 @@ def fewshot_eval(
             {k for (lg, k) in int8_set if lg == lang},
             stream_words,
             unknown_speakers,
-            pitch_variants,
+            head_options,
         )
         for row in r:
             row["group"] = group
@@ -377,7 +377,7 @@ def fewshot_eval(
         "embedding": str(embedding),
         "seed": seed,
         "shots": shots,
-        "pitch_variants": pitch_variants,
+        "head_options": head_options or {},
         "protocol": {
             "speakers_per_language": speakers,
             "eval_speaker_seed": eval_seed,
@@ -416,7 +416,7 @@ def fewshot_eval(
     if realdev:
         result["realdev"] = realdev_eval(
             embedder, Path(realdev), noise, seed, shots, copies, unknown_speakers=unknown_speakers,
-            pitch_variants=pitch_variants,
+            head_options=head_options,
         )  # fmt: skip
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
@@ -439,7 +439,7 @@ def realdev_eval(
     copies: int,
     language: str = "ar",
     unknown_speakers: int = 24,
-    pitch_variants: int = 0,
+    head_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only)."""
     from tinykws.audio import fix_length, load_audio
@@ -486,16 +486,14 @@ def realdev_eval(
         }
         kb, row["unknown_dropped_like_keyword"] = without_keyword_like(bank, audio[shot_idx], embedder)
         w, b, _ = _train_head(
-            embedder, audio[shot_idx], kb.audio, kb.held, noise, g, seed, copies, pitch_variants
+            embedder, audio[shot_idx], kb.audio, kb.held, noise, g, seed, copies, head_options
         )
         row["f1_clips"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
         if native.get(g):
             try:
                 tts, _ = tts_shots(native[g], language, shots, seed)
                 kt, _ = without_keyword_like(bank, tts, embedder)
-                w, b, _ = _train_head(
-                    embedder, tts, kt.audio, kt.held, noise, g, seed, copies, pitch_variants
-                )
+                w, b, _ = _train_head(embedder, tts, kt.audio, kt.held, noise, g, seed, copies, head_options)
                 row["f1_tts"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
             except TinyKWSError as exc:
                 notice(f"realdev: --tts shots for '{g}': {exc}")
@@ -627,6 +625,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unknown-speakers", type=int, default=24, help="as for `tinykws fewshot`")
     p.add_argument("--realdev", default=None, help="real recordings DIR/<gloss>/*.flac with words.tsv")
     p.add_argument("--pitch-variants", type=int, default=0, help="as for `tinykws fewshot`")
+    p.add_argument("--stream-negatives", type=float, default=0.0, help="as for `tinykws fewshot`")
     p.add_argument("--out", required=True)
 
 
@@ -650,7 +649,7 @@ def cli_run(args: argparse.Namespace) -> int:
         corpus_dir=args.corpus_dir,
         realdev=args.realdev,
         unknown_speakers=args.unknown_speakers,
-        pitch_variants=args.pitch_variants,
+        head_options={"pitch_variants": args.pitch_variants, "stream_negatives": args.stream_negatives},
     )
     print(report_md(r))
     return 0
