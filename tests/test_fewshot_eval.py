@@ -62,3 +62,16 @@ def test_binary_f1():
     t = np.array([1, 1, 0, 0, 0], bool)
     assert binary_f1(t, np.array([1, 0, 1, 0, 0], bool)) == 0.5
     assert binary_f1(t, np.zeros(5, bool)) == 0.0
+
+
+def test_sweep_resolves_confident_scores_above_0_999():
+    """A keyword burst at 0.9996 and a false-accept burst at 0.9993: the sweep reaches a
+    threshold between them (FRR 0 at 0 FA/h), which a grid ending at 0.999 could not."""
+    t = 1.0 + HOP_S * np.arange(2000)
+    s = np.full(2000, 0.02)
+    s[(t >= 50.5) & (t < 51.5)] = 0.9996
+    s[(t >= 120.0) & (t < 121.0)] = 0.9993
+    rows = sweep([(s, np.array([50.0]), 2000 * HOP_S / 3600)])
+    best = frr_at(rows, 1.0)
+    assert best is not None and best["frr"] == 0.0 and best["false_accepts"] == 0
+    assert 0.9993 < best["threshold"] <= 0.9996

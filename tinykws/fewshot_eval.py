@@ -190,7 +190,16 @@ def score_detections(det: np.ndarray, starts: np.ndarray) -> tuple[int, int]:
     return int(used.sum()), fa
 
 
-THRESHOLDS = np.round(np.concatenate([np.linspace(0.3, 0.9, 13), np.linspace(0.91, 0.999, 12)]), 4)
+# linear up to 0.99, then 1 - 10^-k up to 1 - 1e-5: the 1 FA/h point lies where confident
+# heads put their false accepts, above 0.99, and a coarse top would round it to a grid step
+THRESHOLDS = np.unique(
+    np.round(
+        np.concatenate(
+            [np.linspace(0.3, 0.9, 13), np.linspace(0.91, 0.99, 9), 1 - np.logspace(-2.25, -5, 12)]
+        ),
+        6,
+    )
+)
 
 
 def sweep(streams: list[tuple[np.ndarray, np.ndarray, float]]) -> list[dict[str, float]]:

@@ -87,6 +87,36 @@ def _run(cmd: list[str], timeout: float = 60.0, stdin: bytes | None = None) -> s
         raise TinyKWSError(f"{cmd[0]}: timed out after {timeout:.0f} s") from exc
 
 
+@functools.lru_cache(maxsize=1)
+def _pinned_layout() -> list[str]:
+    """A command prefix that runs a child with address-space randomization off, where it works.
+
+    Why: espeak-ng 1.51 reads memory it never set for some inputs. Arabic "14" comes out as
+    two different phoneme strings from run to run (measured), and so as two different clips,
+    which breaks reproducible synthesis. The stray value depends on where the process's memory
+    lands, so with a fixed layout (`setarch -R`) the same input gives the same output. Inputs
+    that were already deterministic give the same bytes either way (checked on words in five
+    languages). Where setarch is missing or refused, the prefix is empty.
+    """
+    import platform
+
+    cmd = ["setarch", platform.machine(), "-R"]
+    if not shutil.which("setarch"):
+        return []
+    try:
+        ok = subprocess.run([*cmd, "true"], capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return cmd if ok else []
+
+
+def _espeak(*args: str) -> subprocess.CompletedProcess:
+    """Run espeak-ng with a pinned memory layout (see _pinned_layout)."""
+    if not shutil.which("espeak-ng"):
+        raise TinyKWSError("espeak-ng: not installed (apt-get install espeak-ng)")
+    return _run([*_pinned_layout(), "espeak-ng", *args])
+
+
 def _decode_wav(data: bytes, what: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
@@ -180,20 +210,8 @@ def espeak_dialects(lang: str) -> list[str]:
 
 
 def synth_espeak(text: str, voice: Voice) -> tuple[np.ndarray, int]:
-    cmd = [
-        "espeak-ng",
-        "-v",
-        voice.name,
-        "-p",
-        str(voice.pitch),
-        "-s",
-        str(voice.speed),
-        "-a",
-        str(voice.amplitude),
-        "--stdout",
-        text,
-    ]
-    r = _run(cmd)
+    prosody = ["-p", str(voice.pitch), "-s", str(voice.speed), "-a", str(voice.amplitude)]
+    r = _espeak("-v", voice.name, *prosody, "--stdout", text)
     if r.returncode != 0:
         raise TinyKWSError(f"espeak-ng -v {voice.name}: failed: {r.stderr.decode(errors='replace').strip()}")
     return _decode_wav(r.stdout, f"espeak-ng -v {voice.name}")
@@ -347,7 +365,7 @@ def synth_piper(text: str, voice: Voice) -> tuple[np.ndarray, int]:
     session, cfg = _piper_model(voice.name)
     word = text.rstrip(".!?,")
     term = text[len(word) :]
-    r = _run(["espeak-ng", "-q", "--ipa", "-v", cfg["espeak"]["voice"], word])
+    r = _espeak("-q", "--ipa", "-v", cfg["espeak"]["voice"], word)
     if r.returncode != 0:
         raise TinyKWSError(f"piper {voice.name}: espeak-ng phonemizer failed on '{word}'")
     ipa = " ".join(r.stdout.decode("utf-8", "replace").split())
