@@ -31,15 +31,15 @@ def test_log_probs(model_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     import tensorflow as tf
 
     from tinykws.features import get_frontend
-    from tinykws.train import TrainConfig, _noise_bank, assemble_splits, fill_silence, prior_log_ratio
+    from tinykws.train import TrainConfig, _noise_bank, assemble_splits, evaluation_audio, prior_log_ratio
 
     meta = json.loads((model_dir / "tinykws.json").read_text())
     cfg = TrainConfig(**meta["training"]["config"])
     splits, summary = assemble_splits(cfg)
     noise = _noise_bank(cfg).segments.astype(np.float32)
     fe = get_frontend(cfg.frontend)
-    test = splits["test"]
-    x = fe.dequantize(fe.int8_features(fill_silence(test, noise, cfg.seed + 4)))[..., None]
+    _, test, audio = evaluation_audio(cfg, splits, noise)
+    x = fe.dequantize(fe.int8_features(audio))[..., None]
     p = tf.keras.models.load_model(model_dir / "model.keras").predict(x, batch_size=512, verbose=0)
     counts = summary["counts"]
     delta = np.zeros(p.shape[1]) if cfg.prior_correction else prior_log_ratio(counts["train"], counts["dev"])

@@ -206,6 +206,16 @@ def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, A
     return splits, summary
 
 
+def evaluation_audio(
+    cfg: TrainConfig, splits: dict[str, SplitData], noise: np.ndarray
+) -> tuple[str, SplitData, np.ndarray]:
+    """The split a model directory's figures come from (test, else dev) and its audio, silence
+    rows filled with seeded noise: one definition, so benchmarks re-scoring a trained model see
+    exactly the clips its tinykws.json was measured on."""
+    name = "test" if "test" in splits else "dev"
+    return name, splits[name], fill_silence(splits[name], noise, cfg.seed + 4)
+
+
 def prior_log_ratio(train_counts: dict[str, int], eval_counts: dict[str, int]) -> np.ndarray:
     """Per-label log(eval share / training share), in label order (silence, unknown, keywords).
 
@@ -629,11 +639,10 @@ def write_model_dir(
         model, representative_from(calib, seed=cfg.seed), fe.input_scale, fe.input_zero_point
     )
 
-    eval_split = splits.get("test") or splits["dev"]
-    test_audio = fill_silence(eval_split, noise, cfg.seed + 4)
+    split_name, eval_split, test_audio = evaluation_audio(cfg, splits, noise)
     test_q = fe.int8_features(test_audio)
     metrics = evaluate_features(cfg.labels, test_q, eval_split.labels, tflite, model, fe)
-    metrics["split"] = "test" if "test" in splits else "dev"
+    metrics["split"] = split_name
 
     out = Path(cfg.out)
     meta = {
