@@ -279,3 +279,13 @@ def test_between_words_windows_hold_two_clips_edges():
     more = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(10, bool), noise, ["kw"], 4, 0, 0, 0.5)
     assert (more.train_y == 1).sum() == (base.train_y == 1).sum() + 10  # 0.5 x 20 augmented unknowns
     assert (more.train_y == 2).sum() == (base.train_y == 2).sum()
+
+
+def test_negative_head_options_are_one_line_errors(tmp_path, capsys):
+    for cmd in (["fewshot", "--keyword", "x", "--language", "en", "--tts"], ["fewshot-eval"]):
+        for flag, val in (("--pitch-variants", "-1"), ("--stream-negatives", "-0.5")):
+            rc = main([*cmd, flag, val, "--out", str(tmp_path / "m")])
+            assert rc == 2
+            err = capsys.readouterr().err.strip()
+            assert err.count("\n") == 0 and flag in err and val in err
+            assert not (tmp_path / "m").exists()

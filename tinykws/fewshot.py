@@ -663,6 +663,14 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
 
 
+def check_head_options(args: argparse.Namespace) -> None:
+    """--pitch-variants and --stream-negatives, shared by `fewshot` and `fewshot-eval`."""
+    if args.pitch_variants < 0:
+        raise TinyKWSError(f"--pitch-variants: must be 0 or more, got {args.pitch_variants}")
+    if args.stream_negatives < 0:
+        raise TinyKWSError(f"--stream-negatives: must be 0 or more, got {args.stream_negatives}")
+
+
 def cli_run(args: argparse.Namespace) -> int:
     source = "clips" if args.clips else "tts" if args.tts else "data"
     cfg = FewshotConfig(
@@ -671,10 +679,7 @@ def cli_run(args: argparse.Namespace) -> int:
         seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
         pitch_variants=args.pitch_variants, stream_negatives=args.stream_negatives,
     )  # fmt: skip
-    if args.pitch_variants < 0:
-        raise TinyKWSError(f"--pitch-variants: must be 0 or more, got {args.pitch_variants}")
-    if args.stream_negatives < 0:
-        raise TinyKWSError(f"--stream-negatives: must be 0 or more, got {args.stream_negatives}")
+    check_head_options(args)
     res = fewshot(cfg)
     m = res.metrics
     print(f"model: {res.out} ({res.seconds:.1f} s)")

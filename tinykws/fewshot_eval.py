@@ -642,8 +642,11 @@ def cli_run(args: argparse.Namespace) -> int:
     def lst(s: str | None) -> list[str] | None:
         return [x.strip() for x in s.split(",") if x.strip()] if s else None
 
+    from tinykws.fewshot import check_head_options
+
     if args.shots < 1 or args.speakers < args.shots + 1:
         raise TinyKWSError("--speakers: must exceed --shots (shots come from distinct speakers)")
+    check_head_options(args)
     r = fewshot_eval(
         args.embedding,
         args.out,
