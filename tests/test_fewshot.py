@@ -14,6 +14,7 @@ import pytest
 
 from tinykws.audio import write_wav
 from tinykws.cli import main
+from tinykws.errors import TinyKWSError
 
 SR = 16000
 
@@ -151,22 +152,41 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
     assert r.input_shape[-3:-1] == (49, 10) or r.input_shape[1:3] == (49, 10)
 
 
-def test_fewshot_eval_small(tmp_path, tiny_embedding):
-    """The protocol end to end on one held-out German word: F1 rows, stream sweep, int8, files."""
+@pytest.mark.parametrize("one_voice", [False, True], ids=["five-voices", "one-voice-whitened"])
+def test_fewshot_eval_small(tmp_path, tiny_embedding, one_voice):
+    """The protocol end to end on one held-out German word: F1 rows, stream sweep, int8, files;
+    also with one-voice shots and the whitened head, which test on every other speaker."""
     from tinykws.fewshot_eval import fewshot_eval
 
     r = fewshot_eval(tiny_embedding, tmp_path / "ev", seen_languages=["de"], unseen_languages=[],
                      keywords_per_language=1, speakers=6, int8_keywords=1, stream_words=10,
-                     corpus_dir=tmp_path / "corpus", unknown_speakers=2)  # fmt: skip
+                     corpus_dir=tmp_path / "corpus", unknown_speakers=2, one_voice=one_voice,
+                     head_options={"whiten": one_voice})  # fmt: skip
     (row,) = r["keywords"]
     from tinykws.pretrain import heldout_words
 
-    assert row["keyword"] in heldout_words("de", 20) and row["positives"] == 1
+    assert row["keyword"] in heldout_words("de", 20) and row["positives"] == (5 if one_voice else 1)
+    assert len(row["shot_speakers"]) == (1 if one_voice else 5)
+    assert r["protocol"]["shots_from"].startswith("5 takes of one" if one_voice else "one take of each")
     assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["f1_int8"] <= 1.0
     assert r["seen"]["stream_sweep"] and r["seen"]["stream_hours"] > 0
     assert r["unseen"]["keywords"] == 0
     for f in ("fewshot_eval.json", "fewshot_eval.md", "frr_fa.png"):
         assert (tmp_path / "ev" / f).is_file()
+
+
+def test_one_voice_shots_are_takes_of_one_evaluation_speaker(tmp_path):
+    """The takes corpus has the evaluation corpus's speakers; the shots are distinct takes of one."""
+    from tinykws.fewshot_eval import _eval_corpus, one_voice_shots
+
+    main = _eval_corpus(tmp_path, "de", ["grün", "rot"], 3, 1000)
+    takes = _eval_corpus(tmp_path, "de", ["grün"], 3, 1000, takes=5)
+    assert {c.speaker for c in main.clips} == {c.speaker for c in takes.clips}
+    audio, who = one_voice_shots(takes, "grün", np.random.default_rng(0), 5)
+    assert audio.shape == (5, 16000) and who in {c.speaker for c in main.clips}
+    assert min(np.abs(audio[i] - audio[j]).max() for i in range(5) for j in range(i)) > 0.01
+    with pytest.raises(TinyKWSError, match="has 5 takes of 'grün', need 6"):
+        one_voice_shots(takes, "grün", np.random.default_rng(0), 6)
 
 
 def test_number_bank_for_a_language_without_word_list():
@@ -289,3 +309,63 @@ def test_negative_head_options_are_one_line_errors(tmp_path, capsys):
             err = capsys.readouterr().err.strip()
             assert err.count("\n") == 0 and flag in err and val in err
             assert not (tmp_path / "m").exists()
+
+
+def _speaker_nuisance_data(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Embeddings where one direction is the speaker (it varies within every bank word) and
+    another the keyword; the five shots' voice sits at one end of the speaker axis."""
+    d = 6
+    u = np.zeros(d)
+    u[:2] = 1 / np.sqrt(2)
+    v = np.zeros(d)
+    v[0], v[1] = 1 / np.sqrt(2), -1 / np.sqrt(2)
+
+    def clips(word_v: float, spk_u: np.ndarray, rest: np.ndarray) -> np.ndarray:
+        return word_v * v + spk_u[:, None] * u + rest + 0.1 * rng.standard_normal((len(spk_u), d))
+
+    bank, lab = [], []
+    for w in range(12):
+        rest = np.zeros(d)
+        rest[2:] = rng.standard_normal(d - 2)
+        bank.append(clips(-1.0, rng.normal(0, 3, 24), rest))
+        lab += [f"x:{w}"] * 24
+    bank_a = np.concatenate(bank)
+    shots = clips(1.0, np.full(200, 4.0), np.zeros(d))
+    sil = 0.1 * rng.standard_normal((100, d)) + 5 * np.eye(d)[5]
+    x = np.concatenate([sil, bank_a, shots])
+    y = np.r_[np.zeros(100), np.ones(len(bank_a)), np.full(200, 2)].astype(int)
+    other_voices = clips(1.0, np.linspace(-5, 5, 21), np.zeros(d))
+    return x, y, bank_a, np.array(lab), other_voices
+
+
+def test_whitened_head_ignores_the_shots_voice():
+    """Whitened by the bank's within-word covariance, the head finds the keyword in every voice;
+    standardized per dimension, it learns the shots' voice too and misses the far voices."""
+    from tinykws.fewshot import fit_head, within_word_covariance
+
+    x, y, bank, lab, other_voices = _speaker_nuisance_data(np.random.default_rng(0))
+    within = within_word_covariance(bank, lab)
+    assert within is not None
+    w, b = fit_head(x, y, 3, 0, within)
+    assert np.all((other_voices @ w + b).argmax(1) == 2)
+    w0, b0 = fit_head(x, y, 3, 0)
+    assert np.mean((other_voices @ w0 + b0).argmax(1) == 2) < 0.9
+
+
+def test_whitened_head_folds_into_one_dense_layer():
+    """The folded (W, b) on raw embeddings give the logits of the regression on whitened ones."""
+    from scipy.linalg import sqrtm
+    from sklearn.linear_model import LogisticRegression
+
+    from tinykws.fewshot import WHITEN_SHRINK, fit_head, within_word_covariance
+
+    x, y, bank, lab, _ = _speaker_nuisance_data(np.random.default_rng(1))
+    within = within_word_covariance(bank, lab)
+    assert within is not None
+    w, b = fit_head(x, y, 3, 0, within)
+    d = len(within)
+    a = np.linalg.inv(np.real(sqrtm(within + WHITEN_SHRINK * np.trace(within) / d * np.eye(d))))
+    lr = LogisticRegression(C=0.5, max_iter=2000, random_state=0).fit((x - x.mean(0)) @ a, y)
+    np.testing.assert_allclose(x @ w + b, lr.decision_function((x - x.mean(0)) @ a), atol=1e-3)
+    # words with one clip say nothing about within-word spread; fewer than two usable words: None
+    assert within_word_covariance(bank[:3], np.array(["a", "b", "c"])) is None

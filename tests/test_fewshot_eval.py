@@ -39,7 +39,7 @@ def test_detection_suppression_and_tolerance():
 def test_sweep_monotone_and_frr_at():
     rng = np.random.default_rng(0)
     s = _scores(3000, [20.0, 80.0, 150.0]) + rng.uniform(0, 0.4, 3000)
-    rows = sweep([(s, np.array([19.5, 79.5, 149.5]), 3000 * HOP_S / 3600)])
+    rows = sweep([(s, np.array([19.5, 79.5, 149.5]), 3000 * HOP_S / 3600, 40)])
     fa = [r["fa_per_hour"] for r in rows]
     assert all(a >= b for a, b in zip(fa, fa[1:], strict=False))  # stricter threshold, fewer FAs
     best = frr_at(rows, 1.0)
@@ -71,7 +71,25 @@ def test_sweep_resolves_confident_scores_above_0_999():
     s = np.full(2000, 0.02)
     s[(t >= 50.5) & (t < 51.5)] = 0.9996
     s[(t >= 120.0) & (t < 121.0)] = 0.9993
-    rows = sweep([(s, np.array([50.0]), 2000 * HOP_S / 3600)])
+    rows = sweep([(s, np.array([50.0]), 2000 * HOP_S / 3600, 100)])
     best = frr_at(rows, 1.0)
     assert best is not None and best["frr"] == 0.0 and best["false_accepts"] == 0
     assert 0.9993 < best["threshold"] <= 0.9996
+
+
+def test_sweep_counts_false_accepts_per_other_word_pooled_over_streams():
+    """The MSWC paper's rate: false accepts over the non-target words of all streams together."""
+    t = 1.0 + HOP_S * np.arange(2000)
+    s = np.full(2000, 0.02)
+    s[(t >= 50.5) & (t < 51.5)] = 0.95  # the keyword
+    s[(t >= 120.0) & (t < 121.0)] = 0.8  # a false accept at thresholds up to 0.8
+    quiet = np.full(2000, 0.02)
+    rows = sweep([(s, np.array([50.0]), 0.05, 30), (quiet, np.array([]), 0.05, 20)])
+    at = {round(r["threshold"], 2): r for r in rows}
+    assert at[0.5]["false_accepts"] == 1 and at[0.5]["other_words"] == 50
+    assert at[0.5]["fa_per_other_word"] == 1 / 50
+    assert at[0.85]["fa_per_other_word"] == 0.0 and at[0.85]["frr"] == 0.0
+    best = frr_at(rows, 0.012, "fa_per_other_word")
+    assert best is not None and best["threshold"] > 0.8 and best["frr"] == 0.0
+    loose = frr_at(rows, 0.03, "fa_per_other_word")  # 2 %: one false accept is allowed there
+    assert loose is not None and loose["false_accepts"] == 1 and loose["threshold"] <= 0.8

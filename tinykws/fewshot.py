@@ -44,6 +44,9 @@ UNKNOWN_SPEAKERS = 24
 # (Thai 0.82), others <= 0.81
 LIKE_KEYWORD = 0.85
 NUMBER_WORDS = 40  # numbers 0..39: same-language unknown words for languages without a word list
+# shrinkage of the within-word covariance towards its mean variance before whitening (fit_head):
+# 1.0 is an equal mix; chosen on synthetic voices only (docs/fewshot.md)
+WHITEN_SHRINK = 1.0
 
 
 @dataclass
@@ -66,6 +69,9 @@ class FewshotConfig:
     # windows cut across two unknown words, as a streaming detector sees between words, added to
     # _unknown_ as this share of the unknown clips (0: none)
     stream_negatives: float = 0.0
+    # whiten the embedding by the unknown bank's within-word covariance before fitting the head
+    # (False: per-dimension standardization, the recipe before)
+    whiten: bool = False
     unknown_speakers: int = UNKNOWN_SPEAKERS  # espeak-ng speakers saying the language's other words
     finetune_epochs: int = 0
     finetune_lr: float = 1e-4
@@ -220,6 +226,11 @@ class UnknownBank:
     held: np.ndarray  # bool [N]: held out for the model directory's check set
     word: np.ndarray  # str [N]: the number word of a same-language number clip, else ""
     desc: dict[str, Any]
+    label: np.ndarray | None = None  # str [N]: "language:word" of every clip ("" if unknown)
+
+    def subset(self, keep: np.ndarray, desc: dict[str, Any] | None = None) -> UnknownBank:
+        lab = self.label[keep] if self.label is not None else None
+        return UnknownBank(self.audio[keep], self.held[keep], self.word[keep], desc or self.desc, lab)
 
 
 def unknown_bank(
@@ -243,6 +254,7 @@ def unknown_bank(
     audio: list[np.ndarray] = []
     held: list[bool] = []
     word: list[str] = []
+    label: list[str] = []
     if data:
         from tinykws.data.corpus import load_clips, read_corpus
 
@@ -255,12 +267,13 @@ def unknown_bank(
             audio.extend(a)
             held.extend(others[i].split == "test" for i in idx)
             word.extend([""] * len(a))
+            label.extend(f"{language}:{others[i].word}" for i in idx)
             desc["same_language"] = {
                 "source": str(data),
                 "words": len({c.word for c in others}),
                 "clips": len(a),
             }
-    tasks: list[tuple[list[str], Any, bool, bool]] = []
+    tasks: list[tuple[list[str], Any, bool, bool, str]] = []
     base = language.split("-")[0]
     if not data and espeak_knows(language):
         numbers = base not in builtin_languages()
@@ -274,7 +287,7 @@ def unknown_bank(
         rng = np.random.default_rng(seed + 2)
         for i, sp in enumerate(spk):
             pick = [words[j] for j in rng.permutation(len(words))[:15]]
-            tasks.append((pick, sp, i % 5 == 4, numbers))
+            tasks.append((pick, sp, i % 5 == 4, numbers, language))
         desc["same_language"] = {"source": source, "words": len(words), "speakers": speakers}
     elif not data:
         notice(f"fewshot: espeak-ng does not speak '{language}'; unknown words are other languages' only")
@@ -286,18 +299,20 @@ def unknown_bank(
         n_spk = 3 if desc["same_language"] else 6  # no same-language words: more of the others
         for i, sp in enumerate(_speakers(lang, n_spk, seed + 15485863)):
             pick = [words[j] for j in rng.permutation(len(words))[:8]]
-            tasks.append((pick, sp, i == n_spk - 1, False))
+            tasks.append((pick, sp, i == n_spk - 1, False, lang))
         desc["other_languages"].append(lang)
     with ThreadPoolExecutor(max_workers=2) as ex:
         results = list(ex.map(lambda t: _speak(t[0], t[1], seed), tasks))
-    for (_, _, is_held, numbers), said in zip(tasks, results, strict=True):
+    for (_, _, is_held, numbers, lang), said in zip(tasks, results, strict=True):
         for w, clip in said:
             audio.append(clip)
             held.append(is_held)
             word.append(w if numbers else "")
+            label.append(f"{lang}:{w}")
     if not audio:
         raise TinyKWSError("fewshot: the unknown-word bank is empty")
-    return UnknownBank(np.stack(audio).astype(np.float32), np.array(held, bool), np.array(word, str), desc)
+    arr = np.stack(audio).astype(np.float32)
+    return UnknownBank(arr, np.array(held, bool), np.array(word, str), desc, np.array(label, str))
 
 
 def keyword_likeness(
@@ -337,28 +352,65 @@ def without_keyword_like(
     if not drop:
         return bank, []
     keep = ~np.isin(bank.word, drop)
-    desc = {**bank.desc, "dropped_like_keyword": drop}
-    return UnknownBank(bank.audio[keep], bank.held[keep], bank.word[keep], desc), drop
+    return bank.subset(keep, {**bank.desc, "dropped_like_keyword": drop}), drop
 
 
 # --------------------------------------------------------------------------- training
 
 
-def fit_head(emb: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def within_word_covariance(emb: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    """Covariance of embeddings around their word's mean, over words with at least 2 clips.
+
+    Why: what varies between clips of one word (speaker, pitch, rate, room) is what a keyword
+    head must not rely on. The unknown bank holds each word from many speakers, so it measures
+    those directions in the language at hand, at no extra cost. None when it cannot (fewer than
+    two such words).
+    """
+    res = []
+    for w in np.unique(labels):
+        m = labels == w
+        if w and m.sum() >= 2:
+            res.append(emb[m] - emb[m].mean(0))
+    if len(res) < 2:
+        return None
+    r = np.concatenate(res).astype(np.float64)
+    return r.T @ r / len(r)
+
+
+def bank_within(bank: UnknownBank, embed: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | None:
+    """The within-word covariance of the bank's labelled clips in the embedding (or None)."""
+    if bank.label is None:
+        return None
+    m = bank.label != ""
+    return within_word_covariance(embed(bank.audio[m]), bank.label[m]) if m.sum() else None
+
+
+def fit_head(
+    emb: np.ndarray, y: np.ndarray, n_classes: int, seed: int, within: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression on embeddings -> (W [d, C], b [C]).
 
     Not class-balanced: the unknown class is the larger one on purpose, because false accepts
     (precision) are what few-shot models get wrong (balanced weights measured F1 0.54 against
     0.58 unbalanced on synthetic held-out voices, recall 0.85 but precision 0.44).
 
-    Standardization is folded into the weights, so the head is one Dense layer on the raw
+    The embedding is standardized first: per dimension, or, given `within` (the within-word
+    covariance, `within_word_covariance`), whitened by it after shrinking it towards its mean
+    variance (WHITEN_SHRINK). Whitening shrinks the directions in which one word's clips differ
+    from speaker to speaker, so that five shots of one voice do not teach the head that voice.
+    Either way the transform is folded into the weights: the head is one Dense layer on the raw
     embedding, exactly what the int8 graph will hold.
     """
     from sklearn.linear_model import LogisticRegression
 
     mu = emb.mean(0)
-    sd = emb.std(0) + 1e-6
-    z = (emb - mu) / sd
+    if within is None:
+        a = np.diag(1.0 / (emb.std(0) + 1e-6))
+    else:
+        d = len(within)
+        vals, vecs = np.linalg.eigh(within + WHITEN_SHRINK * np.trace(within) / d * np.eye(d))
+        a = vecs @ np.diag(vals**-0.5) @ vecs.T
+    z = (emb - mu) @ a
     lr = LogisticRegression(C=0.5, max_iter=2000, random_state=seed)
     lr.fit(z, y)
     coef = np.zeros((n_classes, emb.shape[1]))
@@ -367,8 +419,8 @@ def fit_head(emb: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple
         coef[1], inter[1] = lr.coef_[0], lr.intercept_[0]
     else:
         coef[lr.classes_], inter[lr.classes_] = lr.coef_, lr.intercept_
-    w = (coef / sd).T
-    b = inter - (coef * (mu / sd)).sum(1)
+    w = a @ coef.T
+    b = inter - mu @ w
     return w.astype(np.float32), b.astype(np.float32)
 
 
@@ -493,6 +545,7 @@ def train_fewshot_model(
     seed: int,
     finetune_epochs: int = 0,
     finetune_lr: float = 1e-4,
+    within: np.ndarray | None = None,
 ) -> tuple[Any, np.ndarray]:
     """Head on the frozen embedding, optional fine-tune; returns (Keras model, train features)."""
     import tensorflow as tf
@@ -501,7 +554,7 @@ def train_fewshot_model(
 
     x = fe.dequantize(fe.int8_features(data.train_audio))[..., None]
     emb = embedding_model(classifier).predict(x, batch_size=256, verbose=0)
-    w, b = fit_head(emb, data.train_y, n_classes, seed)
+    w, b = fit_head(emb, data.train_y, n_classes, seed, within)
     head = tf.keras.layers.Dense(n_classes, activation="softmax", name="logits_fewshot")
     out = head(classifier.get_layer(EMBEDDING_LAYER).output)
     model = tf.keras.Model(classifier.inputs, out, name="fewshot")
@@ -590,8 +643,9 @@ def fewshot_from_audio(
         cfg.stream_negatives,
     )
     labels = ["_silence_", "_unknown_", *kws]
+    within = bank_within(bank, embed) if cfg.whiten else None
     model, _ = train_fewshot_model(
-        classifier, fe, data, len(labels), cfg.seed, cfg.finetune_epochs, cfg.finetune_lr
+        classifier, fe, data, len(labels), cfg.seed, cfg.finetune_epochs, cfg.finetune_lr, within
     )
     tcfg = TrainConfig(
         data=cfg.data or cfg.source, keywords=kws, out=cfg.out, language=cfg.language,
@@ -659,6 +713,11 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=FewshotConfig.stream_negatives,
         help="windows across two unknown words, as a share of the unknown clips",
     )
+    p.add_argument(
+        "--whiten",
+        action="store_true",
+        help="whiten the embedding by the unknown bank's within-word covariance before the head",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
@@ -677,7 +736,7 @@ def cli_run(args: argparse.Namespace) -> int:
         keywords=args.keyword, language=args.language, out=args.out, source=source,
         clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
         seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
-        pitch_variants=args.pitch_variants, stream_negatives=args.stream_negatives,
+        pitch_variants=args.pitch_variants, stream_negatives=args.stream_negatives, whiten=args.whiten,
     )  # fmt: skip
     check_head_options(args)
     res = fewshot(cfg)
