@@ -405,12 +405,13 @@ def fit_head(
 
     mu = emb.mean(0)
     if within is None:
-        a = np.diag(1.0 / (emb.std(0) + 1e-6))
+        sd = emb.std(0) + 1e-6
+        z = (emb - mu) / sd  # elementwise, not a diagonal matrix: same bits as before --whiten
     else:
         d = len(within)
         vals, vecs = np.linalg.eigh(within + WHITEN_SHRINK * np.trace(within) / d * np.eye(d))
         a = vecs @ np.diag(vals**-0.5) @ vecs.T
-    z = (emb - mu) @ a
+        z = (emb - mu) @ a
     lr = LogisticRegression(C=0.5, max_iter=2000, random_state=seed)
     lr.fit(z, y)
     coef = np.zeros((n_classes, emb.shape[1]))
@@ -419,8 +420,12 @@ def fit_head(
         coef[1], inter[1] = lr.coef_[0], lr.intercept_[0]
     else:
         coef[lr.classes_], inter[lr.classes_] = lr.coef_, lr.intercept_
-    w = a @ coef.T
-    b = inter - mu @ w
+    if within is None:
+        w = (coef / sd).T
+        b = inter - (coef * (mu / sd)).sum(1)
+    else:
+        w = a @ coef.T
+        b = inter - mu @ w
     return w.astype(np.float32), b.astype(np.float32)
 
 
