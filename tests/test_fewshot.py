@@ -126,7 +126,8 @@ def test_keyword_not_in_corpus(tmp_path, tiny_embedding, capsys):
 
 
 def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
-    """5 recordings at 44.1 kHz -> a model directory like `train`'s, int8 input pinned."""
+    """5 recordings at 44.1 kHz -> a model directory like `train`'s, int8 input pinned (with the
+    whitened head and a fine-tune epoch, the options that change the graph's weights)."""
     import soundfile as sf
 
     clips = []
@@ -138,10 +139,11 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
         clips.append(str(p))
     out = tmp_path / "kw"
     rc = main(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
-               "--unknown-speakers", "3", "--finetune-epochs", "1",
+               "--unknown-speakers", "3", "--finetune-epochs", "1", "--whiten",
                "--embedding", str(tiny_embedding), "--out", str(out)])  # fmt: skip
     assert rc == 0
     meta = json.loads((out / "tinykws.json").read_text())
+    assert meta["fewshot"]["config"]["whiten"] is True
     assert meta["labels"] == ["_silence_", "_unknown_", "hallo"]
     assert meta["input_quantization"]["zero_point"] == 83
     assert (out / "model_int8.tflite").is_file() and (out / "c" / "model_data.c").is_file()
