@@ -73,11 +73,12 @@ def synth_corpus(
     seed: int,
     jobs: int | None = None,
     words: dict[str, list[str]] | None = None,
+    accented: float = 0.0,
 ) -> list[Path]:
     """Synthesize one MSWC-layout corpus per language under `root/<lang>` (reused when present).
 
     One corpus per language because the synthesizer's word list is shared by its languages and
-    ours differs per language. Returns the corpus roots.
+    ours differs per language. Returns the corpus roots. `accented`: see synth.synthesize.
     """
     from tinykws.data.engines import espeak_knows
     from tinykws.data.synth import synthesize
@@ -90,7 +91,9 @@ def synth_corpus(
             raise TinyKWSError(f"--languages: espeak-ng does not know language '{lang}'")
     for lang in languages:
         w = (words or {}).get(lang) or language_words(lang, words_per_language)
-        r = synthesize(root / lang, languages=[lang], words=w, speakers=speakers, seed=seed, jobs=jobs)
+        r = synthesize(
+            root / lang, languages=[lang], words=w, speakers=speakers, seed=seed, jobs=jobs, accented=accented
+        )
         roots.append(r.root)
     return roots
 
@@ -239,6 +242,7 @@ def pretrain(
     corpus_dir: str | Path | None = None,
     jobs: int | None = None,
     corpora: int = 2,
+    accented: float = 0.0,
 ) -> dict[str, Any]:
     """Train the embedding classifier and write its model directory; returns its tinykws.json.
 
@@ -246,6 +250,8 @@ def pretrain(
     seed + 1, ... into `corpus_dir` (default `<out>.corpus` beside the model, reused on a second
     run): each gives every language `speakers` new synthetic speakers, and two (40 speakers per
     language) are what the shipped embedding was trained on. Classes are `lang:word`.
+    `accented`: share of the non-English synthetic speakers that are piper's English neural
+    voice reading the language (synth.make_speakers).
     """
     import tensorflow as tf
 
@@ -262,7 +268,9 @@ def pretrain(
         cdir = Path(corpus_dir) if corpus_dir else out.parent / f".{out.name}.corpus"
         roots = []
         for s in range(seed, seed + corpora):  # languages in name order within each corpus
-            made = synth_corpus(cdir / f"seed{s}", langs, words_per_language, speakers, s, jobs)
+            made = synth_corpus(
+                cdir / f"seed{s}", langs, words_per_language, speakers, s, jobs, accented=accented
+            )
             roots.extend(sorted(made, key=lambda r: r.name))
     else:
         roots = [Path(d) for d in data]
@@ -377,6 +385,7 @@ def pretrain(
             "clips": {s: int((split == s).sum()) for s in ("train", "dev", "test")},
             "speakers_per_language": speakers * corpora if synthetic else None,
             "corpus_seeds": list(range(seed, seed + corpora)) if synthetic else None,
+            "accented": accented if synthetic else None,
             "seed": seed,
         },
         "espeak_languages_not_in_pretraining": espeak_unused(list(languages_doc)),
@@ -415,6 +424,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=2,
         help="synthetic corpora, seeds --seed, --seed+1, ...",
     )
+    p.add_argument(
+        "--accented",
+        type=float,
+        default=0.0,
+        help="share of non-English synthetic speakers spoken by piper's English neural voice (0 to 1)",
+    )
     p.add_argument("--filters", type=int, default=96, help="width; 96 fits the Nano 33 BLE with a head")
     p.add_argument("--blocks", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
@@ -434,7 +449,7 @@ def cli_run(args: argparse.Namespace) -> int:
         args.out, data=args.data, languages=langs, words_per_language=args.words_per_language,
         speakers=args.speakers, filters=args.filters, blocks=args.blocks, epochs=args.epochs,
         copies=args.copies, seed=args.seed, corpus_dir=args.corpus_dir, jobs=args.jobs,
-        corpora=args.corpora,
+        corpora=args.corpora, accented=args.accented,
     )  # fmt: skip
     f = meta["figures"]
     print(

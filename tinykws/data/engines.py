@@ -76,6 +76,9 @@ class Voice:
     pitch: int
     speed: int
     amplitude: int
+    # piper only: the espeak-ng voice that writes the IPA the model speaks. Empty: the voice's
+    # own language. Another language gives an accented speaker of it (synthesize(accented=)).
+    phonemizer: str = ""
 
 
 def _run(cmd: list[str], timeout: float = 60.0, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -361,11 +364,15 @@ def synth_piper(text: str, voice: Voice) -> tuple[np.ndarray, int]:
     `pitch` a vocal-tract factor 2**((pitch - 35) / 90), about 0.89 to 1.41, so that one
     recorded voice yields lower and higher speakers. The factor is applied by reporting a
     scaled sample rate, so the corpus's resampling moves pitch and formants together; the
-    durations are stretched by the same factor first, keeping the speaking rate."""
+    durations are stretched by the same factor first, keeping the speaking rate.
+
+    With `voice.phonemizer` set to another language, espeak-ng writes that language's IPA and
+    the English voice says it with the symbols its phoneme map knows (unknown ones dropped):
+    a neural speaker with an English accent, for languages no installed neural voice speaks."""
     session, cfg = _piper_model(voice.name)
     word = text.rstrip(".!?,")
     term = text[len(word) :]
-    r = _espeak("-q", "--ipa", "-v", cfg["espeak"]["voice"], word)
+    r = _espeak("-q", "--ipa", "-v", voice.phonemizer or cfg["espeak"]["voice"], word)
     if r.returncode != 0:
         raise TinyKWSError(f"piper {voice.name}: espeak-ng phonemizer failed on '{word}'")
     ipa = " ".join(r.stdout.decode("utf-8", "replace").split())

@@ -163,12 +163,19 @@ def make_speakers(
     engines: list[str],
     perturbation: Perturbation,
     engine_weights: dict[str, float] | None = None,
+    accented: float = 0.0,
 ) -> list[Speaker]:
     """Draw `n` distinct speakers for `lang` and split them 80/10/10 by speaker.
 
     Distinct means no two share (engine, voice, pitch, speed, amplitude). Deterministic in
-    (seed, lang, engines, perturbation).
+    (seed, lang, engines, perturbation, accented).
+    `accented`: in a language other than English, this share of the speakers (drawn per
+    speaker) are piper's English neural voices reading espeak-ng's IPA of the language, when
+    piper is among `engines`. Why: espeak-ng is the only engine of most languages, and a
+    formant synthesizer is far from a recorded voice; an accented neural voice is closer.
     """
+    if not 0.0 <= accented <= 1.0:
+        raise TinyKWSError(f"--accented: must be between 0 and 1, got {accented}")
     if n < 1:
         raise TinyKWSError(f"--speakers: must be at least 1, got {n}")
     rng = np.random.default_rng([seed & 0xFFFFFFFF, _h("speakers", lang)])
@@ -187,6 +194,10 @@ def make_speakers(
             raise TinyKWSError("--engine-weights: at least one engine needs a positive weight")
         usable, weights = ["espeak"], np.ones(1)  # the only engine that speaks this language
     weights /= weights.sum()
+    phonemizer = ""
+    if not english and accented > 0 and "piper" in engines and pipers:
+        usable, weights = ["espeak", "piper"], np.array([1.0 - accented, accented])
+        phonemizer = lang
     dialects = eng.espeak_dialects(lang)
     variants = [""] + list(eng.espeak_variants())
     s = perturbation.strength
@@ -213,6 +224,7 @@ def make_speakers(
             pitch=int(rng.integers(20, 81)),
             speed=int(rng.integers(130, 211)),
             amplitude=int(rng.integers(70, 161)),
+            phonemizer=phonemizer if engine == "piper" else "",
         )
         alpha = float(np.exp(rng.uniform(-perturbation.vtlp, perturbation.vtlp) * s))
         reverb = rng.random() < perturbation.reverb_prob * min(1.0, s)
@@ -381,6 +393,7 @@ def synthesize(
     engine_weights: dict[str, float] | None = None,
     keywords: list[str] | None = None,
     others_per_speaker: int | None = None,
+    accented: float = 0.0,
 ) -> SynthResult:
     """Write a synthetic corpus in the MSWC layout under `out` (atomically: all or nothing).
 
@@ -392,6 +405,8 @@ def synthesize(
     words (a seeded random choice per speaker), as in MSWC where no speaker says every word.
     A keyword model needs many keyword speakers and only a ~10% share of unknown words, so
     this spends synthesis time where training needs it.
+    `accented`: the share of each non-English language's speakers that are piper's English
+    neural voices reading that language's IPA (make_speakers); 0, the default, adds none.
     An existing corpus at `out` written with the same settings is reused (unless `force`);
     any other existing non-empty directory that is not a synthetic corpus is refused.
     """
@@ -439,6 +454,10 @@ def synthesize(
         raise TinyKWSError(f"--others-per-speaker: must be 0 or more, got {others_per_speaker}")
     config = _config(langs, word_lists, n_speakers, seed, takes, used_engines, p)
     config["engine_weights"] = weights
+    if not 0.0 <= accented <= 1.0:
+        raise TinyKWSError(f"--accented: must be between 0 and 1, got {accented}")
+    if accented > 0:  # recorded only when used, so corpora written before it are reused
+        config["accented"] = accented
     if others_per_speaker is not None:
         config["keywords"] = kws
         config["others_per_speaker"] = others_per_speaker
@@ -462,7 +481,8 @@ def synthesize(
 
     jobs = max(1, jobs or os.cpu_count() or 1)
     all_speakers = {
-        lang: make_speakers(lang, n_speakers[lang], seed, used_engines, p, weights) for lang in langs
+        lang: make_speakers(lang, n_speakers[lang], seed, used_engines, p, weights, accented)
+        for lang in langs
     }
     said = {
         (lang, sp.id): _words_of(sp.id, word_lists[lang], kws, others_per_speaker, seed)
@@ -591,6 +611,13 @@ def cli_configure(p) -> None:
         " (default even)",
     )
     p.add_argument(
+        "--accented",
+        type=float,
+        default=0.0,
+        help="share of each non-English language's speakers given to piper's English neural voice"
+        " reading the language's IPA, an accented speaker (0 to 1, default 0)",
+    )
+    p.add_argument(
         "--perturb",
         type=float,
         default=1.0,
@@ -638,6 +665,7 @@ def cli_run(args) -> int:
         engines=_csv_list(args.engines),
         perturbation=Perturbation(strength=args.perturb),
         force=args.force,
+        accented=args.accented,
         speakers_per_language=_per_language(args.speakers_per_language),
         engine_weights=_weights(args.engine_weights),
         keywords=_csv_list(args.keywords),
