@@ -93,3 +93,40 @@ def test_sweep_counts_false_accepts_per_other_word_pooled_over_streams():
     assert best is not None and best["threshold"] > 0.8 and best["frr"] == 0.0
     loose = frr_at(rows, 0.03, "fa_per_other_word")  # 2 %: one false accept is allowed there
     assert loose is not None and loose["false_accepts"] == 1 and loose["threshold"] <= 0.8
+
+
+def _result(f1s: dict[tuple[str, str, str], float], protocol: str = "p") -> dict:
+    groups = {
+        g: {"frr_at_1_fa_per_hour": {"frr": 0.5}, "frr_at_mswc_fa_rate": None} for g in ("seen", "unseen")
+    }
+    return {
+        "protocol": protocol,
+        "shots": 5,
+        "keywords": [
+            {"group": g, "language": lang, "keyword": k, "f1": v} for (g, lang, k), v in f1s.items()
+        ],
+        **groups,
+    }
+
+
+def test_compare_results_pairs_keywords_and_gives_the_standard_error():
+    import pytest
+
+    from tinykws.errors import TinyKWSError
+    from tinykws.fewshot_eval import compare_results, paired_difference
+
+    base = {("seen", "de", "rot"): 0.5, ("seen", "de", "grün"): 0.8, ("unseen", "lt", "7"): 1.0}
+    other = {("seen", "de", "rot"): 0.7, ("seen", "de", "grün"): 0.7, ("unseen", "lt", "7"): 1.0}
+    c = compare_results(_result(base), _result(other))
+    seen = c["f1"]["seen"]
+    assert seen["n"] == 2 and seen["better"] == 1 and seen["worse"] == 1
+    assert np.isclose(seen["mean"], 0.05) and np.isclose(seen["se"], np.std([0.2, -0.1], ddof=1) / np.sqrt(2))
+    assert c["f1"]["all"]["n"] == 3 and np.isclose(c["f1"]["all"]["mean"], 0.1 / 3)
+    assert c["stream"]["seen"]["other"] == {"frr_at_1_fa_per_hour": 0.5, "frr_at_mswc_fa_rate": None}
+    # the pairing is by keyword, not by position: a keyword only one side has is left out
+    d = paired_difference({"a": 0.1, "b": 0.9}, {"b": 1.0, "c": 0.0})
+    assert d["n"] == 1 and np.isclose(d["mean"], 0.1)
+    with pytest.raises(TinyKWSError, match="different protocols"):
+        compare_results(_result(base), _result(other, protocol="q"))
+    with pytest.raises(TinyKWSError, match="no keyword"):
+        paired_difference({"a": 1.0}, {"b": 1.0})

@@ -21,6 +21,7 @@ def test_pretrain_tiny(tmp_path, monkeypatch):
     assert meta["data"]["languages"]["ka"]["resource_level"] == "low"
     # two seeded corpora by default (the shipped embedding's recipe): 2 x 3 speakers x 3 words
     assert meta["data"]["corpus_seeds"] == [0, 1] and meta["data"]["speakers_per_language"] == 6
+    assert meta["data"]["accented"] == 0.0  # no piper speakers outside English unless asked
     assert meta["data"]["languages"]["de"]["clips"] == 18
     assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["seed0", "seed1"]
     unused = meta["espeak_languages_not_in_pretraining"]

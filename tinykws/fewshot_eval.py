@@ -575,6 +575,64 @@ def realdev_eval(
 # --------------------------------------------------------------------------- output
 
 
+def paired_difference(base: dict[str, float], other: dict[str, float]) -> dict[str, Any]:
+    """Mean per-item difference `other - base` over the items both hold, with its standard error.
+
+    Why paired: two embeddings are scored on the same keywords, and keywords differ far more
+    from each other (F1 from 0 to 1) than one keyword does between embeddings, so the paired
+    difference resolves a smaller step than comparing the two means would. The standard error
+    (sample sd / sqrt(n)) tells whether a step is above the protocol's noise; with 24 keywords
+    it is of the order of 0.04 of F1 (docs/fewshot.md).
+    """
+    common = [k for k in base if k in other]
+    if not common:
+        raise TinyKWSError("compare: the results share no keyword")
+    d = np.array([other[k] - base[k] for k in common], np.float64)
+    se = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return {
+        "n": len(d),
+        "mean": float(d.mean()),
+        "se": se,
+        "better": int((d > 0).sum()),
+        "worse": int((d < 0).sum()),
+        "base_mean": float(np.mean([base[k] for k in common])),
+        "other_mean": float(np.mean([other[k] for k in common])),
+    }
+
+
+def compare_results(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Side by side of two `fewshot-eval` results (their JSON): paired F1 differences per group
+    and over all keywords, real-speech F1 where both have it, and each one's streaming points."""
+    if base.get("protocol") != other.get("protocol") or base.get("shots") != other.get("shots"):
+        raise TinyKWSError("compare: the two results were made with different protocols")
+
+    def f1s(r: dict[str, Any], group: str | None) -> dict[str, float]:
+        return {
+            f"{k['language']}:{k['keyword']}": float(k["f1"])
+            for k in r["keywords"]
+            if group is None or k["group"] == group
+        }
+
+    out: dict[str, Any] = {"f1": {}, "stream": {}}
+    for g in ("seen", "unseen", None):
+        out["f1"][g or "all"] = paired_difference(f1s(base, g), f1s(other, g))
+    for g in ("seen", "unseen"):
+        out["stream"][g] = {
+            name: {
+                "frr_at_1_fa_per_hour": (r[g].get("frr_at_1_fa_per_hour") or {}).get("frr"),
+                "frr_at_mswc_fa_rate": (r[g].get("frr_at_mswc_fa_rate") or {}).get("frr"),
+            }
+            for name, r in (("base", base), ("other", other))
+        }
+    if base.get("realdev") and other.get("realdev"):
+        for kind in ("clips", "tts"):
+            out[f"realdev_{kind}"] = paired_difference(
+                {k["keyword"]: k[f"f1_{kind}"] for k in base["realdev"]["keywords"]},
+                {k["keyword"]: k[f"f1_{kind}"] for k in other["realdev"]["keywords"]},
+            )
+    return out
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
