@@ -138,12 +138,18 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
         sf.write(p, y.astype(np.float32), 44100)
         clips.append(str(p))
     out = tmp_path / "kw"
+    others = []
+    for i in range(2):
+        others.append(str(tmp_path / f"other{i}.wav"))
+        write_wav(Path(others[-1]), _word(50 + i, dur=0.4))
     rc = main(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
                "--unknown-speakers", "3", "--finetune-epochs", "1", "--whiten",
+               "--unknown-clips", *others,
                "--embedding", str(tiny_embedding), "--out", str(out)])  # fmt: skip
     assert rc == 0
     meta = json.loads((out / "tinykws.json").read_text())
     assert meta["fewshot"]["config"]["whiten"] is True
+    assert meta["fewshot"]["config"]["unknown_clips"] == others
     assert meta["labels"] == ["_silence_", "_unknown_", "hallo"]
     assert meta["input_quantization"]["zero_point"] == 83
     assert (out / "model_int8.tflite").is_file() and (out / "c" / "model_data.c").is_file()
@@ -371,3 +377,58 @@ def test_whitened_head_folds_into_one_dense_layer():
     np.testing.assert_allclose(x @ w + b, lr.decision_function((x - x.mean(0)) @ a), atol=1e-3)
     # words with one clip say nothing about within-word spread; fewer than two usable words: None
     assert within_word_covariance(bank[:3], np.array(["a", "b", "c"])) is None
+
+
+def test_silent_unknown_clip_refused(tmp_path, tiny_embedding, capsys):
+    clips = _clips(tmp_path, 5)
+    write_wav(tmp_path / "other.wav", np.zeros(SR, np.float32))
+    out = tmp_path / "m"
+    rc, err = _run(["fewshot", "--keyword", "hallo", "--language", "de", "--clips", *clips,
+                    "--unknown-clips", str(tmp_path / "other.wav"),
+                    "--embedding", str(tiny_embedding), "--out", str(out)], capsys)  # fmt: skip
+    assert rc == 2 and "other.wav: silent" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_own_unknown_clips_weigh_as_much_as_the_shots():
+    """--unknown-clips: each own clip is augmented so that together they match the shots'
+    copies; without them the training data is exactly what it was."""
+    from tinykws.fewshot import build_data
+
+    shots = np.stack([_word(i) for i in range(5)])
+    unk = np.stack([_word(10 + i) for i in range(6)])
+    own = np.stack([_word(20 + i) for i in range(4)])
+    noise = np.zeros((4, SR), np.float32)
+    args = ({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), noise, ["kw"], 8, 0)
+    plain = build_data(*args)
+    again = build_data(*args, own_unknown=None)
+    assert np.array_equal(plain.train_audio, again.train_audio)
+    mixed = build_data(*args, own_unknown=own)
+    assert (mixed.train_y == 2).sum() == (plain.train_y == 2).sum() == 40
+    assert (mixed.train_y == 1).sum() - (plain.train_y == 1).sum() == 4 * 10  # 8 x 5 / 4 each
+    assert np.array_equal(mixed.test_audio, plain.test_audio)  # the check set is untouched
+
+
+def test_realdev_own_unknown_adds_a_figure_and_keeps_the_others(tmp_path, tiny_embedding):
+    """realdev_eval with the shot speaker's other words: a second F1 per keyword from a head
+    that also saw them; the 5-shot figure is the same as without the option."""
+    from tinykws.fewshot_eval import load_embedder, realdev_eval
+
+    root = tmp_path / "rd"
+    for g, gloss in enumerate(("one", "two", "three")):
+        (root / gloss).mkdir(parents=True)
+        for spk in ("s1", "s2"):
+            for t in range(6):
+                write_wav(
+                    root / gloss / f"{spk}_{t}.wav", _word(100 * g + 10 * len(spk) + t + (spk == "s2") * 7)
+                )
+    emb = load_embedder(tiny_embedding)
+    noise = np.zeros((4, SR), np.float32)
+    base = realdev_eval(emb, root, noise, 0, 5, 4, language="de", unknown_speakers=2)
+    own = realdev_eval(emb, root, noise, 0, 5, 4, language="de", unknown_speakers=2, own_unknown=1)
+    assert [r["f1_clips"] for r in base["keywords"]] == [r["f1_clips"] for r in own["keywords"]]
+    for r in own["keywords"]:
+        (w,) = r["own_unknown_words"]
+        assert w != r["keyword"] and 0.0 <= r["f1_clips_own_unknown"] <= 1.0
+    assert own["own_unknown_words"] == 1 and own["mean_f1_clips_own_unknown"] is not None
+    assert base["mean_f1_clips_own_unknown"] is None

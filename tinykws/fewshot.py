@@ -72,6 +72,8 @@ class FewshotConfig:
     # whiten the embedding by the unknown bank's within-word covariance before fitting the head
     # (False: per-dimension standardization, the recipe before)
     whiten: bool = False
+    # the user's own recordings of other words (any words but the keywords), added to _unknown_
+    unknown_clips: list[str] = field(default_factory=list)
     unknown_speakers: int = UNKNOWN_SPEAKERS  # espeak-ng speakers saying the language's other words
     finetune_epochs: int = 0
     finetune_lr: float = 1e-4
@@ -120,6 +122,15 @@ def clip_shots(paths: list[str], shots: int) -> tuple[np.ndarray, np.ndarray]:
         raise TinyKWSError(f"--clips: {len(paths)} clip(s) given, --shots {shots} needs at least {shots}")
     clips = np.stack([prepare_clip(load_audio(p), p) for p in paths])
     return clips[:shots], clips[shots:]
+
+
+def own_unknown_clips(paths: list[str]) -> np.ndarray | None:
+    """The user's recordings of other words (`--unknown-clips`), checked like the shots."""
+    from tinykws.audio import load_audio
+
+    if not paths:
+        return None
+    return np.stack([prepare_clip(load_audio(p), p) for p in paths])
 
 
 def check_tts_language(language: str) -> None:
@@ -497,9 +508,15 @@ def build_data(
     seed: int,
     pitch_variants: int = 0,
     stream_negatives: float = 0.0,
+    own_unknown: np.ndarray | None = None,
 ) -> FewshotData:
     """Labels: 0 `_silence_`, 1 `_unknown_`, 2.. keywords. Shots -> `copies` augmented clips each
-    (spread over the shot and its pitch variants)."""
+    (spread over the shot and its pitch variants).
+
+    `own_unknown`: the user's own recordings of other words (`--unknown-clips`). Augmented so
+    that together they weigh as much as one keyword's shots (`copies` x shots spread over them):
+    a few clips in the user's voice and room are the only real-speech negatives the head sees,
+    and 2 copies each would drown them in the synthetic bank."""
     from tinykws.pretrain import augment, silence_audio
 
     rng = np.random.default_rng(seed)
@@ -520,6 +537,12 @@ def build_data(
     a = augment(unk_tr, noise, rng, 2)
     tr_a.append(a)
     tr_y.append(np.ones(len(a)))
+    if own_unknown is not None and len(own_unknown):
+        n_shots = len(positives[keywords[0]][0])
+        own = augment(own_unknown, noise, np.random.default_rng([seed, 13]),
+                      max(1, round(copies * n_shots / len(own_unknown))))  # fmt: skip
+        tr_a.append(own)
+        tr_y.append(np.ones(len(own)))
     n_cross = int(round(stream_negatives * len(a)))
     if n_cross and len(unk_tr) > 1:
         cross = augment(between_words(unk_tr, n_cross, np.random.default_rng([seed, 11])), noise, rng, 1)
@@ -593,6 +616,7 @@ def fewshot(cfg: FewshotConfig) -> FewshotResult:
     emb_dir = Path(cfg.embedding)
     if not (emb_dir / "model.keras").is_file():
         raise TinyKWSError(f"--embedding: {emb_dir} has no model.keras (train one with `tinykws pretrain`)")
+    own = own_unknown_clips(cfg.unknown_clips)
     positives: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for k in kws:
         if cfg.source == "clips":
@@ -605,13 +629,17 @@ def fewshot(cfg: FewshotConfig) -> FewshotResult:
             positives[k] = corpus_shots(cfg.data, cfg.language, k, cfg.shots, cfg.seed)
         else:
             raise TinyKWSError(f"fewshot: unknown positive source '{cfg.source}'")
-    return fewshot_from_audio(cfg, positives, t0)
+    return fewshot_from_audio(cfg, positives, t0, own)
 
 
 def fewshot_from_audio(
-    cfg: FewshotConfig, positives: dict[str, tuple[np.ndarray, np.ndarray]], t0: float | None = None
+    cfg: FewshotConfig,
+    positives: dict[str, tuple[np.ndarray, np.ndarray]],
+    t0: float | None = None,
+    own_unknown: np.ndarray | None = None,
 ) -> FewshotResult:
-    """The rest of `fewshot` once the positive clips are in memory (fewshot-eval calls this)."""
+    """The rest of `fewshot` once the positive clips are in memory (fewshot-eval calls this).
+    `own_unknown`: cfg.unknown_clips already loaded (loaded here when None)."""
     from dataclasses import asdict
 
     from tinykws.data.noise import NoiseBank
@@ -646,6 +674,7 @@ def fewshot_from_audio(
         cfg.seed,
         cfg.pitch_variants,
         cfg.stream_negatives,
+        own_unknown if own_unknown is not None else own_unknown_clips(cfg.unknown_clips),
     )
     labels = ["_silence_", "_unknown_", *kws]
     within = bank_within(bank, embed) if cfg.whiten else None
@@ -696,6 +725,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     src.add_argument("--tts", action="store_true", help="espeak-ng speaks the keyword")
     src.add_argument("--data", help="MSWC or folder corpus root holding the keyword")
     p.add_argument("--shots", type=int, default=5)
+    p.add_argument(
+        "--unknown-clips",
+        nargs="+",
+        default=[],
+        help="your recordings of other words (not the keyword): real negatives in your voice and room",
+    )
     p.add_argument("--embedding", default=str(DEFAULT_EMBEDDING))
     p.add_argument(
         "--finetune-epochs", type=int, default=0, help="fine-tune the whole network (default: head only)"
@@ -742,6 +777,7 @@ def cli_run(args: argparse.Namespace) -> int:
         clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
         seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
         pitch_variants=args.pitch_variants, stream_negatives=args.stream_negatives, whiten=args.whiten,
+        unknown_clips=args.unknown_clips,
     )  # fmt: skip
     check_head_options(args)
     res = fewshot(cfg)

@@ -80,10 +80,12 @@ def _train_head(
     seed: int,
     copies: int,
     head_options: dict[str, Any] | None = None,
+    own_unknown: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     """The `tinykws fewshot` recipe for one keyword; returns head (W, b) and its training data.
 
     `head_options` are FewshotConfig's head fields; with "whiten", `bank` gives the covariance.
+    `own_unknown`: clips of other words in the shots' voice (`fewshot --unknown-clips`).
     """
     from tinykws.fewshot import bank_within, build_data, fit_head
 
@@ -98,6 +100,7 @@ def _train_head(
         copies,
         seed,
         **opts,
+        own_unknown=own_unknown,
     )
     emb = embedder(data.train_audio)
     w, b = fit_head(emb, data.train_y, 3, seed, within)
@@ -356,6 +359,7 @@ def fewshot_eval(
     unknown_speakers: int = 24,
     head_options: dict[str, Any] | None = None,
     one_voice: bool = False,
+    realdev_own_unknown: int = 0,
 ) -> dict[str, Any]:
     """Run the protocol; writes fewshot_eval.json, fewshot_eval.md and frr_fa.png under `out`.
 
@@ -477,7 +481,7 @@ def fewshot_eval(
     if realdev:
         result["realdev"] = realdev_eval(
             embedder, Path(realdev), noise, seed, shots, copies, unknown_speakers=unknown_speakers,
-            head_options=head_options,
+            head_options=head_options, own_unknown=realdev_own_unknown,
         )  # fmt: skip
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
@@ -501,8 +505,14 @@ def realdev_eval(
     language: str = "ar",
     unknown_speakers: int = 24,
     head_options: dict[str, Any] | None = None,
+    own_unknown: int = 0,
 ) -> dict[str, Any]:
-    """Real recordings in a language the embedding never heard (measurement only)."""
+    """Real recordings in a language the embedding never heard (measurement only).
+
+    `own_unknown` > 0 adds a second real-shot figure: the head also gets one take of each of
+    that many other words (a seeded choice) from the shot speaker, as `fewshot --unknown-clips`
+    would; the test clips (the other speakers') are the same.
+    """
     from tinykws.audio import fix_length, load_audio
     from tinykws.fewshot import tts_shots, unknown_bank, without_keyword_like
 
@@ -548,6 +558,15 @@ def realdev_eval(
         kb, row["unknown_dropped_like_keyword"] = without_keyword_like(bank, audio[shot_idx], embedder)
         w, b, _ = _train_head(embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options)
         row["f1_clips"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
+        if own_unknown > 0:
+            others = [o for o in glosses if o != g]
+            picked = [others[i] for i in rng.permutation(len(others))[:own_unknown]]
+            own_idx = [int(rng.choice(np.flatnonzero((lab_a == o) & (spk_a == shot_spk)))) for o in picked]
+            w, b, _ = _train_head(
+                embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options, audio[own_idx]
+            )
+            row["own_unknown_words"] = picked
+            row["f1_clips_own_unknown"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
         if native.get(g):
             try:
                 tts, _ = tts_shots(native[g], language, shots, seed)
@@ -559,6 +578,7 @@ def realdev_eval(
         rows.append(row)
     f_c = [r["f1_clips"] for r in rows]
     f_t = [r["f1_tts"] for r in rows if "f1_tts" in r]
+    f_o = [r["f1_clips_own_unknown"] for r in rows if "f1_clips_own_unknown" in r]
     return {
         "root": str(root),
         "language": language,
@@ -566,6 +586,8 @@ def realdev_eval(
         "clips": len(files),
         "mean_f1_clips": float(np.mean(f_c)) if f_c else None,
         "mean_f1_tts": float(np.mean(f_t)) if f_t else None,
+        "own_unknown_words": own_unknown,
+        "mean_f1_clips_own_unknown": float(np.mean(f_o)) if f_o else None,
         "resource_level": "low (%.2f h)" % (len(files) / 3600),
         "keywords": rows,
         "model": "float (head on frozen embedding)",
@@ -687,13 +709,22 @@ def report_md(r: dict[str, Any]) -> str:
             f"Mean F1, 5 shots from one speaker: **{_fmt(rd['mean_f1_clips'])}**; "
             f"5 espeak-ng (--tts) shots: **{_fmt(rd['mean_f1_tts'])}** ({rd['model']}).",
             "",
-            "| keyword | word | F1 (clips) | F1 (tts) |",
-            "|---|---|---|---|",
         ]
+        own = rd.get("mean_f1_clips_own_unknown") is not None
+        if own:
+            lines += [
+                f"With the shot speaker's own takes of {rd['own_unknown_words']} other words added to "
+                f"_unknown_ (`fewshot --unknown-clips`): **{_fmt(rd['mean_f1_clips_own_unknown'])}** "
+                "(same test clips; more input than the 5-shot figure).",
+                "",
+            ]
+        extra = (" F1 (clips + own unknown) |", "---|") if own else ("", "")
+        lines += [f"| keyword | word | F1 (clips) | F1 (tts) |{extra[0]}", f"|---|---|---|---|{extra[1]}"]
         for k in rd["keywords"]:
+            cell = f" {_fmt(k.get('f1_clips_own_unknown'))} |" if own else ""
             lines.append(
                 f"| {k['keyword']} | {k.get('native') or ''} | {_fmt(k['f1_clips'])} "
-                f"| {_fmt(k.get('f1_tts'))} |"
+                f"| {_fmt(k.get('f1_tts'))} |{cell}"
             )
     lines += [
         "",
@@ -747,6 +778,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-dir", default=None)
     p.add_argument("--unknown-speakers", type=int, default=24, help="as for `tinykws fewshot`")
     p.add_argument("--realdev", default=None, help="real recordings DIR/<gloss>/*.flac with words.tsv")
+    p.add_argument(
+        "--realdev-own-unknown",
+        type=int,
+        default=0,
+        help="also score real shots with the shot speaker's takes of this many other words as unknown",
+    )
     p.add_argument("--pitch-variants", type=int, default=0, help="as for `tinykws fewshot`")
     p.add_argument("--stream-negatives", type=float, default=0.0, help="as for `tinykws fewshot`")
     p.add_argument("--whiten", action="store_true", help="as for `tinykws fewshot`")
@@ -767,6 +804,8 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.shots < 1 or args.speakers < args.shots + 1:
         raise TinyKWSError("--speakers: must exceed --shots (shots come from distinct speakers)")
     check_head_options(args)
+    if args.realdev_own_unknown < 0:
+        raise TinyKWSError(f"--realdev-own-unknown: must be 0 or more, got {args.realdev_own_unknown}")
     r = fewshot_eval(
         args.embedding,
         args.out,
@@ -787,6 +826,7 @@ def cli_run(args: argparse.Namespace) -> int:
             "whiten": args.whiten,
         },
         one_voice=args.one_voice,
+        realdev_own_unknown=args.realdev_own_unknown,
     )
     print(report_md(r))
     return 0
