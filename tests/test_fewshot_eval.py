@@ -58,6 +58,15 @@ def test_make_stream_places_keywords():
         assert abs(x[int(s0 * 16000) + 8000]) > 0.4
 
 
+def test_precision_recall():
+    from tinykws.fewshot_eval import precision_recall
+
+    is_kw = np.array([1, 1, 1, 0, 0, 0, 0], bool)
+    pred = np.array([1, 0, 0, 1, 1, 1, 0], bool)
+    assert precision_recall(is_kw, pred) == (0.25, 1 / 3)
+    assert precision_recall(is_kw, np.zeros(7, bool)) == (0.0, 0.0)
+
+
 def test_binary_f1():
     t = np.array([1, 1, 0, 0, 0], bool)
     assert binary_f1(t, np.array([1, 0, 1, 0, 0], bool)) == 0.5
