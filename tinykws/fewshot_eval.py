@@ -593,7 +593,7 @@ def realdev_eval(
         row["f1_clips"] = binary_f1(is_kw, pred)
         row["precision_recall_clips"] = precision_recall(is_kw, pred)
         if own_unknown > 0:
-            others = [o for o in glosses if o != g]
+            others = [o for o in glosses if o != g and np.any((lab_a == o) & (spk_a == shot_spk))]
             picked = [others[i] for i in rng.permutation(len(others))[:own_unknown]]
             own_idx = [int(rng.choice(np.flatnonzero((lab_a == o) & (spk_a == shot_spk)))) for o in picked]
             w, b, _ = _train_head(
