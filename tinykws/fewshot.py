@@ -114,23 +114,22 @@ def prepare_clip(x: np.ndarray, where: str) -> np.ndarray:
     return fix_length(x, SR)
 
 
-def clip_shots(paths: list[str], shots: int) -> tuple[np.ndarray, np.ndarray]:
-    """The user's recordings: (first `shots` prepared clips, the rest for a held-out check)."""
-    from tinykws.audio import load_audio
-
-    if len(paths) < shots:
-        raise TinyKWSError(f"--clips: {len(paths)} clip(s) given, --shots {shots} needs at least {shots}")
-    clips = np.stack([prepare_clip(load_audio(p), p) for p in paths])
-    return clips[:shots], clips[shots:]
-
-
-def own_unknown_clips(paths: list[str]) -> np.ndarray | None:
-    """The user's recordings of other words (`--unknown-clips`), checked like the shots."""
+def prepared_clips(paths: list[str]) -> np.ndarray:
+    """The user's recordings (any sample rate), each checked and brought to 1 s by prepare_clip:
+    the keyword's shots (`--clips`) and other words (`--unknown-clips`) alike. [N, SR]."""
     from tinykws.audio import load_audio
 
     if not paths:
-        return None
+        return np.zeros((0, SR), np.float32)
     return np.stack([prepare_clip(load_audio(p), p) for p in paths])
+
+
+def clip_shots(paths: list[str], shots: int) -> tuple[np.ndarray, np.ndarray]:
+    """The user's recordings: (first `shots` prepared clips, the rest for a held-out check)."""
+    if len(paths) < shots:
+        raise TinyKWSError(f"--clips: {len(paths)} clip(s) given, --shots {shots} needs at least {shots}")
+    clips = prepared_clips(paths)
+    return clips[:shots], clips[shots:]
 
 
 def check_tts_language(language: str) -> None:
@@ -616,7 +615,7 @@ def fewshot(cfg: FewshotConfig) -> FewshotResult:
     emb_dir = Path(cfg.embedding)
     if not (emb_dir / "model.keras").is_file():
         raise TinyKWSError(f"--embedding: {emb_dir} has no model.keras (train one with `tinykws pretrain`)")
-    own = own_unknown_clips(cfg.unknown_clips)
+    own = prepared_clips(cfg.unknown_clips)
     positives: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for k in kws:
         if cfg.source == "clips":
@@ -674,7 +673,7 @@ def fewshot_from_audio(
         cfg.seed,
         cfg.pitch_variants,
         cfg.stream_negatives,
-        own_unknown if own_unknown is not None else own_unknown_clips(cfg.unknown_clips),
+        own_unknown if own_unknown is not None else prepared_clips(cfg.unknown_clips),
     )
     labels = ["_silence_", "_unknown_", *kws]
     within = bank_within(bank, embed) if cfg.whiten else None

@@ -433,8 +433,8 @@ def fewshot_eval(
     rows: list[dict[str, Any]] = []
     streams: dict[str, list] = {"seen": [], "unseen": []}
     levels = {}
+    acc = 1.0 if accented_voices else 0.0
     for group, lang, words, kws in progress(plan, "fewshot-eval", len(plan)):
-        acc = 1.0 if accented_voices else 0.0
         corpus = _eval_corpus(cdir, lang, words, speakers, eval_seed, accented=acc)
         takes = (
             _eval_corpus(cdir, lang, kws, speakers, eval_seed, takes=shots, accented=acc)
