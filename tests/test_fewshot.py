@@ -451,3 +451,25 @@ def test_accented_evaluation_voices_are_piper_reading_the_language(tmp_path):
     assert {(s["voice"]["engine"], s["voice"]["phonemizer"]) for s in doc["speakers"]["lt"]} == {
         ("piper", "lt")
     }
+
+
+def test_reversed_negatives_are_the_shots_backwards_in_unknown():
+    """--reversed-negatives: as many unknown clips as the keyword's, each a shot played backwards
+    (a burst early in the shot lands late); the keyword's clips stay exactly as they were."""
+    from tinykws.fewshot import build_data
+
+    t = np.arange(SR) / SR
+    shots = np.stack([np.where((t > 0.15) & (t < 0.35), np.sin(2 * np.pi * (300 + 50 * i) * t), 0.0)
+                      for i in range(5)]).astype(np.float32)  # fmt: skip
+    unk = np.stack([_word(10 + i) for i in range(6)])
+    noise = np.zeros((4, SR), np.float32)
+    args = ({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), noise, ["kw"], 8, 0)
+    plain = build_data(*args)
+    rev = build_data(*args, reversed_negatives=True)
+    assert np.array_equal(rev.train_audio[rev.train_y == 2], plain.train_audio[plain.train_y == 2])
+    added = (rev.train_y == 1).sum() - (plain.train_y == 1).sum()
+    assert added == (plain.train_y == 2).sum() == 40
+    new = rev.train_audio[rev.train_y == 1][:added]  # they follow the keyword's clips
+    late = (new[:, SR // 2 :] ** 2).sum(1) / (new**2).sum(1)
+    assert (late > 0.99).all()  # the burst sat at 0.15-0.35 s; backwards it is at 0.65-0.85 s
+    assert np.array_equal(rev.test_audio, plain.test_audio)

@@ -72,6 +72,9 @@ class FewshotConfig:
     # whiten the embedding by the unknown bank's within-word covariance before fitting the head
     # (False: per-dimension standardization, the recipe before)
     whiten: bool = False
+    # every shot (and pitch variant) time-reversed, augmented as often as the shots, in _unknown_:
+    # negatives in the shots' own voice and room that do not say the keyword
+    reversed_negatives: bool = False
     # the user's own recordings of other words (any words but the keywords), added to _unknown_
     unknown_clips: list[str] = field(default_factory=list)
     unknown_speakers: int = UNKNOWN_SPEAKERS  # espeak-ng speakers saying the language's other words
@@ -508,6 +511,7 @@ def build_data(
     pitch_variants: int = 0,
     stream_negatives: float = 0.0,
     own_unknown: np.ndarray | None = None,
+    reversed_negatives: bool = False,
 ) -> FewshotData:
     """Labels: 0 `_silence_`, 1 `_unknown_`, 2.. keywords. Shots -> `copies` augmented clips each
     (spread over the shot and its pitch variants).
@@ -515,7 +519,13 @@ def build_data(
     `own_unknown`: the user's own recordings of other words (`--unknown-clips`). Augmented so
     that together they weigh as much as one keyword's shots (`copies` x shots spread over them):
     a few clips in the user's voice and room are the only real-speech negatives the head sees,
-    and 2 copies each would drown them in the synthetic bank."""
+    and 2 copies each would drown them in the synthetic bank.
+
+    `reversed_negatives`: the shots played backwards join `_unknown_`, as many as the keyword's
+    clips. Reversal keeps every frame's spectrum, so the voice, microphone and room of the shots,
+    but not the order of the word's sounds. Without them the shots are the only clips in the
+    user's recording domain, and a head can learn that domain instead of the word: real shots
+    against a synthetic bank fail on precision (docs/fewshot.md)."""
     from tinykws.pretrain import augment, silence_audio
 
     rng = np.random.default_rng(seed)
@@ -528,6 +538,12 @@ def build_data(
         tr_a.append(a)
         tr_y.append(np.full(len(a), 2 + k))
         n_pos += len(a)
+        if reversed_negatives:  # own generator: the other clips stay as they are without it
+            rev_rng = np.random.default_rng([seed, 17, k])
+            rev = augment(np.ascontiguousarray(src[:, ::-1]), noise, rev_rng,
+                          max(1, round(copies * len(shots) / len(src))))  # fmt: skip
+            tr_a.append(rev)
+            tr_y.append(np.ones(len(rev)))
         check = held if len(held) else augment(shots, noise, np.random.default_rng(seed + 99), 4)
         te_a.append(check)
         te_y.append(np.full(len(check), 2 + k))
@@ -674,6 +690,7 @@ def fewshot_from_audio(
         cfg.pitch_variants,
         cfg.stream_negatives,
         own_unknown if own_unknown is not None else prepared_clips(cfg.unknown_clips),
+        cfg.reversed_negatives,
     )
     labels = ["_silence_", "_unknown_", *kws]
     within = bank_within(bank, embed) if cfg.whiten else None
@@ -757,6 +774,11 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="whiten the embedding by the unknown bank's within-word covariance before the head",
     )
+    p.add_argument(
+        "--reversed-negatives",
+        action="store_true",
+        help="the shots played backwards as unknown words: negatives in the shots' own voice and room",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
 
@@ -776,7 +798,7 @@ def cli_run(args: argparse.Namespace) -> int:
         clips=args.clips or [], data=args.data, shots=args.shots, embedding=args.embedding,
         seed=args.seed, finetune_epochs=args.finetune_epochs, unknown_speakers=args.unknown_speakers,
         pitch_variants=args.pitch_variants, stream_negatives=args.stream_negatives, whiten=args.whiten,
-        unknown_clips=args.unknown_clips,
+        unknown_clips=args.unknown_clips, reversed_negatives=args.reversed_negatives,
     )  # fmt: skip
     check_head_options(args)
     res = fewshot(cfg)

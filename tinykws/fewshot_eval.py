@@ -838,6 +838,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pitch-variants", type=int, default=0, help="as for `tinykws fewshot`")
     p.add_argument("--stream-negatives", type=float, default=0.0, help="as for `tinykws fewshot`")
     p.add_argument("--whiten", action="store_true", help="as for `tinykws fewshot`")
+    p.add_argument("--reversed-negatives", action="store_true", help="as for `tinykws fewshot`")
     p.add_argument(
         "--one-voice",
         action="store_true",
@@ -880,6 +881,7 @@ def cli_run(args: argparse.Namespace) -> int:
             "pitch_variants": args.pitch_variants,
             "stream_negatives": args.stream_negatives,
             "whiten": args.whiten,
+            "reversed_negatives": args.reversed_negatives,
         },
         one_voice=args.one_voice,
         realdev_own_unknown=args.realdev_own_unknown,
