@@ -186,6 +186,39 @@ def resource_level(hours: float) -> str:
     return "low" if hours < 10 else "medium" if hours <= 100 else "high"
 
 
+PRETRAIN_LOSSES = ("softmax", "amsoftmax")
+AM_SOFTMAX = {"scale": 30.0, "margin": 0.35}  # the AM-softmax paper's values (Wang et al. 2018)
+
+
+def am_softmax_classifier(classifier: Any, n_classes: int) -> tuple[Any, Any]:
+    """The classifier with its softmax layer replaced by additive-margin cosine logits, and its loss.
+
+    Why: a softmax classifier only needs its 600 pretraining words to fall on the right side of
+    each other; nothing asks a new word to land far from them. Cosine logits with a margin
+    (logit of the true class s * (cos - m), the others s * cos) pull each word's clips into a
+    tight cone and push words apart by an angle, so an unseen word's clips stay close to each
+    other and apart from the rest: the property a 5-shot head lives on. Only the embedding
+    ships, so the cosine layer, used only for pretraining, never reaches the device.
+    The model outputs the cosines; argmax of them is the class, as with softmax.
+    """
+    import tensorflow as tf
+
+    emb = classifier.get_layer(EMBEDDING_LAYER).output
+    unit = tf.keras.layers.UnitNormalization(axis=-1, name="unit_embedding")(emb)
+    cos = tf.keras.layers.Dense(
+        n_classes, use_bias=False, kernel_constraint=tf.keras.constraints.UnitNorm(axis=0), name="cosine"
+    )(unit)
+    model = tf.keras.Model(classifier.inputs, cos, name=classifier.name)
+    s, m = AM_SOFTMAX["scale"], AM_SOFTMAX["margin"]
+
+    def am_softmax_loss(y_true: Any, cosines: Any) -> Any:
+        y = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        logits = s * (cosines - m * tf.one_hot(y, n_classes, dtype=cosines.dtype))
+        return tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+
+    return model, am_softmax_loss
+
+
 def deployed_size(classifier: Any, fe: Any, n_classes: int, calib: np.ndarray) -> dict[str, int]:
     """int8 flash and arena of embedding + an `n_classes` head, as a few-shot model deploys.
 
@@ -243,6 +276,7 @@ def pretrain(
     jobs: int | None = None,
     corpora: int = 2,
     accented: float = 0.0,
+    loss: str = "softmax",
 ) -> dict[str, Any]:
     """Train the embedding classifier and write its model directory; returns its tinykws.json.
 
@@ -252,6 +286,8 @@ def pretrain(
     language) are what the shipped embedding was trained on. Classes are `lang:word`.
     `accented`: share of the non-English synthetic speakers that are piper's English neural
     voice reading the language (synth.make_speakers).
+    `loss`: "softmax" (a classifier) or "amsoftmax" (additive-margin cosine classifier,
+    `am_softmax_classifier`).
     """
     import tensorflow as tf
 
@@ -262,6 +298,8 @@ def pretrain(
     from tinykws.models.dscnn import dscnn
 
     out = Path(out)
+    if loss not in PRETRAIN_LOSSES:
+        raise TinyKWSError(f"--loss: one of {', '.join(PRETRAIN_LOSSES)}, got '{loss}'")
     langs = list(dict.fromkeys(languages or DEFAULT_PRETRAIN_LANGUAGES))
     synthetic = not data
     if synthetic:
@@ -321,11 +359,11 @@ def pretrain(
 
     tf.keras.utils.set_random_seed(seed)
     model = dscnn(fe.shape, len(classes), filters=filters, blocks=blocks, name="embedding_dscnn")
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    if loss == "amsoftmax":
+        model, loss_fn = am_softmax_classifier(model, len(classes))
+    else:
+        loss_fn = "sparse_categorical_crossentropy"
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss_fn, metrics=["accuracy"])
 
     def lr_at(epoch: int, _lr: float) -> float:
         return learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
@@ -373,6 +411,7 @@ def pretrain(
             "blocks": blocks,
             "params_embedding": emb_params,
             "params_pretrain_head": int(model.count_params()) - emb_params,
+            "pretrain_loss": {"name": loss, **AM_SOFTMAX} if loss == "amsoftmax" else {"name": loss},
         },  # fmt: skip
         "frontend": fe.to_dict(),
         "input_quantization": {"scale": fe.input_scale, "zero_point": fe.input_zero_point},
@@ -432,6 +471,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--filters", type=int, default=96, help="width; 96 fits the Nano 33 BLE with a head")
     p.add_argument("--blocks", type=int, default=4)
+    p.add_argument(
+        "--loss",
+        choices=PRETRAIN_LOSSES,
+        default="softmax",
+        help="amsoftmax: additive-margin cosine classifier (words in tight, separated cones)",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--copies", type=int, default=1, help="augmented copies of each training clip")
     p.add_argument("--seed", type=int, default=0)
@@ -449,7 +494,7 @@ def cli_run(args: argparse.Namespace) -> int:
         args.out, data=args.data, languages=langs, words_per_language=args.words_per_language,
         speakers=args.speakers, filters=args.filters, blocks=args.blocks, epochs=args.epochs,
         copies=args.copies, seed=args.seed, corpus_dir=args.corpus_dir, jobs=args.jobs,
-        corpora=args.corpora, accented=args.accented,
+        corpora=args.corpora, accented=args.accented, loss=args.loss,
     )  # fmt: skip
     f = meta["figures"]
     print(

@@ -1,0 +1,154 @@
+"""Which frozen embedding serves real speech best? The real-Arabic few-shot protocol, side by side.
+
+Why: tinykws's embedding learned from synthetic voices only, and real Arabic is where few-shot
+falls short (docs/fewshot.md). This runs `fewshot-eval`'s real-speech protocol (5 shots of one
+speaker, test on the others, the other words as unknown; the same head recipe) on three frozen
+embeddings in one run, so that the comparison is paired over the same keywords, shots and bank:
+
+- ``tinykws``: the shipped `models/embed-ml` (synthetic speech, 30 languages, 600 words);
+- ``mlperf-ref``: the MLPerf Tiny reference DS-CNN from ../shared/peers (real speech from Speech
+  Commands, English, 12 classes), its 64-value average-pool output read from the int8 graph;
+- ``random``: tinykws's architecture with untrained weights, the floor of what a head gets from
+  the architecture alone.
+
+A measurement only: nothing here is trained on or tuned to the real recordings.
+
+    python benchmarks/bench_embedding_probe.py --realdev ../shared/realdev/ar \\
+        --out benchmarks/results/embedding_probe.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tinykws.errors import TinyKWSError
+from tinykws.features import get_frontend
+from tinykws.fsutil import atomic_write_text
+from tinykws.progress import progress
+
+
+class TFLiteEmbedder:
+    """The input to a classifier's last FULLY_CONNECTED op, dequantized: a peer model as embedding.
+
+    The interpreter keeps every tensor (and runs without delegates, which would hide them), so
+    the embedding is the int8 graph's own intermediate, not a float re-creation of it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import tensorflow as tf
+
+        self.it = tf.lite.Interpreter(
+            str(path),
+            experimental_preserve_all_tensors=True,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        self.it.allocate_tensors()
+        fcs = [op for op in self.it._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+        if not fcs:
+            raise TinyKWSError(f"{path}: no FULLY_CONNECTED op, so no embedding to read")
+        self.emb_index = int(fcs[-1]["inputs"][0])
+        det = {t["index"]: t for t in self.it.get_tensor_details()}[self.emb_index]
+        self.emb_scale, self.emb_zp = det["quantization"]
+        self.width = int(np.prod(det["shape"]))
+        inp = self.it.get_input_details()[0]
+        self.in_index, self.in_shape = inp["index"], tuple(inp["shape"])
+        self.in_scale, self.in_zp = inp["quantization"]
+        self.fe = get_frontend("mlperf")
+        if (round(self.fe.input_scale, 6), self.fe.input_zero_point) != (round(self.in_scale, 6), self.in_zp):
+            raise TinyKWSError(f"{path}: input quantization differs from the mlperf front end's")
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        q = self.fe.int8_features(audio)
+        out = np.empty((len(q), self.width), np.float32)
+        for i, x in enumerate(q):
+            self.it.set_tensor(self.in_index, x.reshape(self.in_shape).astype(np.int8))
+            self.it.invoke()
+            v = self.it.get_tensor(self.emb_index).reshape(-1).astype(np.float32)
+            out[i] = (v - self.emb_zp) * self.emb_scale
+        return out
+
+
+def random_embedder(embedding: Path, seed: int) -> object:
+    """tinykws's embedding architecture with freshly initialised weights (seeded)."""
+    import tensorflow as tf
+
+    from tinykws.fewshot import Embedder
+    from tinykws.pretrain import load_embedding
+
+    classifier, meta = load_embedding(embedding)
+    tf.keras.utils.set_random_seed(seed)
+    fresh = tf.keras.models.clone_model(classifier)
+    return Embedder(fresh, get_frontend("mlperf"), meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tinykws.data.noise import NoiseBank
+    from tinykws.demo import shared_dir
+    from tinykws.fewshot_eval import load_embedder, paired_difference, realdev_eval
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--realdev", type=Path, default=shared_dir() / "realdev" / "ar")
+    p.add_argument("--embedding", type=Path, default=Path("models/embed-ml"))
+    p.add_argument(
+        "--reference", type=Path, default=shared_dir() / "peers" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_probe.md"))
+    args = p.parse_args(argv)
+    for what, path in (("--realdev", args.realdev), ("--reference", args.reference)):
+        if not path.exists():
+            raise SystemExit(f"{what}: {path} not found")
+    noise = NoiseBank(  # fewshot-eval's noise bank for the same seed
+        seed=args.seed + 5, n_synth=40,
+        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
+    ).segments  # fmt: skip
+    arms = {
+        "tinykws": lambda: load_embedder(args.embedding),
+        "mlperf-ref": lambda: TFLiteEmbedder(args.reference),
+        "random": lambda: random_embedder(args.embedding, args.seed),
+    }
+    res, width = {}, {}
+    for name, make in progress(list(arms.items()), "embeddings", len(arms)):
+        embedder = make()
+        width[name] = int(embedder(np.zeros((1, 16000), np.float32)).shape[1])
+        res[name] = realdev_eval(embedder, args.realdev, noise, args.seed, 5, 40)
+    f1 = {n: {k["keyword"]: k["f1_clips"] for k in r["keywords"]} for n, r in res.items()}
+    lines = [
+        "# Frozen embeddings on real speech: the real-Arabic few-shot protocol (measured)",
+        "",
+        f"Command: `python benchmarks/bench_embedding_probe.py --realdev {args.realdev} --out {args.out}`.",
+        f"{res['tinykws']['clips']} clips of {len(res['tinykws']['speakers'])} speakers; per keyword, "
+        "5 shots of one speaker, test on the other speakers' clips with the other words as unknown; the head "
+        "recipe of `tinykws fewshot` (defaults), float. Same keywords, shots, bank and noise for every "
+        "embedding, so the differences are paired.",
+        "",
+        "| embedding | trained on | width | F1, real shots | precision / recall | F1, tts shots | "
+        "paired vs tinykws (better / worse) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    trained = {
+        "tinykws": "synthetic speech, 30 languages, 600 words",
+        "mlperf-ref": "real speech (Speech Commands), English, 12 classes",
+        "random": "nothing (untrained weights)",
+    }
+    for name, r in res.items():
+        d = paired_difference(f1["tinykws"], f1[name]) if name != "tinykws" else None
+        pr = r["mean_precision_recall_clips"]
+        diff = f"{d['mean']:+.3f} ± {d['se']:.3f} ({d['better']} / {d['worse']})" if d else "-"
+        lines.append(
+            f"| {name} | {trained[name]} | {width[name]} | "
+            f"{r['mean_f1_clips']:.3f} | {pr[0]:.3f} / {pr[1]:.3f} | {r['mean_f1_tts']:.3f} | {diff} |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out, "\n".join(lines) + "\n")
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(res, indent=1, ensure_ascii=False))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
