@@ -473,3 +473,29 @@ def test_reversed_negatives_are_the_shots_backwards_in_unknown():
     late = (new[:, SR // 2 :] ** 2).sum(1) / (new**2).sum(1)
     assert (late > 0.99).all()  # the burst sat at 0.15-0.35 s; backwards it is at 0.65-0.85 s
     assert np.array_equal(rev.test_audio, plain.test_audio)
+
+
+def test_protocol_finetune_tunes_a_copy_and_scores_through_it(tmp_path, tiny_embedding):
+    """fewshot-eval --finetune-epochs: each keyword fine-tunes its own copy of the embedding (the
+    shared one must stay as it was for the next keyword), and the head comes from that copy;
+    the whole protocol (F1, int8, stream) runs through it."""
+    from tinykws.fewshot import build_data
+    from tinykws.fewshot_eval import _finetuned_head, fewshot_eval, load_embedder
+
+    embedder = load_embedder(tiny_embedding)
+    before = [w.copy() for w in embedder.classifier.get_weights()]
+    shots = np.stack([_word(i) for i in range(5)])
+    unk = np.stack([_word(10 + i) for i in range(6)])
+    data = build_data({"kw": (shots, shots[:0])}, unk, np.zeros(6, bool), np.zeros((4, SR), np.float32),
+                      ["kw"], 4, 0)  # fmt: skip
+    w, b, tuned = _finetuned_head(embedder, data, 0, 2, None)
+    assert w.shape == (16, 3) and b.shape == (3,)
+    assert all(np.array_equal(x, y) for x, y in zip(before, embedder.classifier.get_weights(), strict=True))
+    assert not np.allclose(tuned(shots), embedder(shots))  # the copy did move
+    r = fewshot_eval(tiny_embedding, tmp_path / "ev", seen_languages=["de"], unseen_languages=[],
+                     keywords_per_language=1, speakers=6, int8_keywords=1, stream_words=10,
+                     corpus_dir=tmp_path / "corpus", unknown_speakers=2,
+                     head_options={"finetune_epochs": 1})  # fmt: skip
+    (row,) = r["keywords"]
+    assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["f1_int8"] <= 1.0
+    assert r["head_options"]["finetune_epochs"] == 1 and r["seen"]["stream_sweep"]

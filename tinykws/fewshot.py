@@ -784,11 +784,13 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
 
 
 def check_head_options(args: argparse.Namespace) -> None:
-    """--pitch-variants and --stream-negatives, shared by `fewshot` and `fewshot-eval`."""
+    """--pitch-variants, --stream-negatives and --finetune-epochs, shared by `fewshot` and `fewshot-eval`."""
     if args.pitch_variants < 0:
         raise TinyKWSError(f"--pitch-variants: must be 0 or more, got {args.pitch_variants}")
     if args.stream_negatives < 0:
         raise TinyKWSError(f"--stream-negatives: must be 0 or more, got {args.stream_negatives}")
+    if args.finetune_epochs < 0:
+        raise TinyKWSError(f"--finetune-epochs: must be 0 or more, got {args.finetune_epochs}")
 
 
 def cli_run(args: argparse.Namespace) -> int:

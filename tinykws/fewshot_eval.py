@@ -89,16 +89,21 @@ def _train_head(
     copies: int,
     head_options: dict[str, Any] | None = None,
     own_unknown: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, Any]:
-    """The `tinykws fewshot` recipe for one keyword; returns head (W, b) and its training data.
+) -> tuple[np.ndarray, np.ndarray, Any, Embedder]:
+    """The `tinykws fewshot` recipe for one keyword; returns head (W, b), its training data and
+    the embedding the head sits on.
 
     `head_options` are FewshotConfig's head fields; with "whiten", `bank` gives the covariance.
+    With "finetune_epochs" > 0 the whole network is then fine-tuned, as `fewshot
+    --finetune-epochs` does, on a copy of the embedding (the shared one stays frozen for the
+    next keyword); the copy comes back, and test clips and streams must go through it.
     `own_unknown`: clips of other words in the shots' voice (`fewshot --unknown-clips`).
     """
     from tinykws.fewshot import bank_within, build_data, fit_head
 
     opts = dict(head_options or {})
     within = bank_within(bank, embedder) if opts.pop("whiten", False) else None
+    finetune_epochs = int(opts.pop("finetune_epochs", 0) or 0)
     data = build_data(
         {keyword: (shots, np.zeros((0, SR), np.float32))},
         bank.audio,
@@ -110,9 +115,37 @@ def _train_head(
         **opts,
         own_unknown=own_unknown,
     )
+    if finetune_epochs > 0:
+        w, b, tuned = _finetuned_head(embedder, data, seed, finetune_epochs, within)
+        return w, b, data, tuned
     emb = embedder(data.train_audio)
     w, b = fit_head(emb, data.train_y, 3, seed, within)
-    return w, b, data
+    return w, b, data, embedder
+
+
+def _embedded(
+    kemb: Embedder, embedder: Embedder, emb_all: np.ndarray, audio: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """Embeddings of audio[mask] under the keyword's embedding: the precomputed ones when the
+    head sits on the shared frozen embedding, else (a fine-tuned copy) computed afresh."""
+    return emb_all[mask] if kemb is embedder else kemb(audio[mask])
+
+
+def _finetuned_head(
+    embedder: Embedder, data: Any, seed: int, epochs: int, within: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, Embedder]:
+    """`fewshot`'s head-then-fine-tune on a copy of the embedding: (W, b, the tuned copy)."""
+    import tensorflow as tf
+
+    from tinykws.fewshot import FewshotConfig, train_fewshot_model
+
+    copy = tf.keras.models.clone_model(embedder.classifier)
+    copy.set_weights(embedder.classifier.get_weights())
+    model, _ = train_fewshot_model(
+        copy, embedder.fe, data, 3, seed, epochs, FewshotConfig.finetune_lr, within
+    )
+    w, b = model.get_layer("logits_fewshot").get_weights()
+    return w, b, Embedder(copy, embedder.fe, embedder.meta)
 
 
 def _int8_f1(
@@ -337,9 +370,9 @@ def evaluate_language(
             shot_spk = np.array([who])
         test = ~np.isin(spk, shot_spk)
         kb, dropped = without_keyword_like(bank, shot_audio, embedder)
-        w, b, data = _train_head(embedder, shot_audio, kb, noise, kw, seed, copies, head_options)
+        w, b, data, kemb = _train_head(embedder, shot_audio, kb, noise, kw, seed, copies, head_options)
         is_kw = words[test] == kw
-        pred = _head_probs(emb_all[test], w, b).argmax(1) == 2
+        pred = _head_probs(_embedded(kemb, embedder, emb_all, audio, test), w, b).argmax(1) == 2
         row = {
             "language": lang,
             "keyword": kw,
@@ -351,13 +384,13 @@ def evaluate_language(
             "unknown_dropped_like_keyword": dropped,
         }
         if kw in int8_keywords:
-            row["f1_int8"] = _int8_f1(embedder, w, b, data, audio[test], is_kw)
+            row["f1_int8"] = _int8_f1(kemb, w, b, data, audio[test], is_kw)
         rows.append(row)
         if stream_words:
             x, starts = make_stream(
                 audio[test & (words == kw)], audio[test & (words != kw)], noise, rng, stream_words
             )
-            streams.append((stream_scores(embedder, w, b, x), starts, len(x) / SR / 3600, stream_words))
+            streams.append((stream_scores(kemb, w, b, x), starts, len(x) / SR / 3600, stream_words))
     return rows, streams
 
 
@@ -588,25 +621,27 @@ def realdev_eval(
             "negatives": int((~is_kw).sum()),
         }
         kb, row["unknown_dropped_like_keyword"] = without_keyword_like(bank, audio[shot_idx], embedder)
-        w, b, _ = _train_head(embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options)
-        pred = _head_probs(emb_all[test], w, b).argmax(1) == 2
+        w, b, _, kemb = _train_head(embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options)
+        pred = _head_probs(_embedded(kemb, embedder, emb_all, audio, test), w, b).argmax(1) == 2
         row["f1_clips"] = binary_f1(is_kw, pred)
         row["precision_recall_clips"] = precision_recall(is_kw, pred)
         if own_unknown > 0:
             others = [o for o in glosses if o != g and np.any((lab_a == o) & (spk_a == shot_spk))]
             picked = [others[i] for i in rng.permutation(len(others))[:own_unknown]]
             own_idx = [int(rng.choice(np.flatnonzero((lab_a == o) & (spk_a == shot_spk)))) for o in picked]
-            w, b, _ = _train_head(
+            w, b, _, kemb = _train_head(
                 embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options, audio[own_idx]
             )
             row["own_unknown_words"] = picked
-            row["f1_clips_own_unknown"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
+            emb_test = _embedded(kemb, embedder, emb_all, audio, test)
+            row["f1_clips_own_unknown"] = binary_f1(is_kw, _head_probs(emb_test, w, b).argmax(1) == 2)
         if native.get(g):
             try:
                 tts, _ = tts_shots(native[g], language, shots, seed)
                 kt, _ = without_keyword_like(bank, tts, embedder)
-                w, b, _ = _train_head(embedder, tts, kt, noise, g, seed, copies, head_options)
-                row["f1_tts"] = binary_f1(is_kw, _head_probs(emb_all[test], w, b).argmax(1) == 2)
+                w, b, _, kemb = _train_head(embedder, tts, kt, noise, g, seed, copies, head_options)
+                emb_test = _embedded(kemb, embedder, emb_all, audio, test)
+                row["f1_tts"] = binary_f1(is_kw, _head_probs(emb_test, w, b).argmax(1) == 2)
             except TinyKWSError as exc:
                 notice(f"realdev: --tts shots for '{g}': {exc}")
         rows.append(row)
@@ -840,6 +875,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--whiten", action="store_true", help="as for `tinykws fewshot`")
     p.add_argument("--reversed-negatives", action="store_true", help="as for `tinykws fewshot`")
     p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="as for `tinykws fewshot`: each keyword fine-tunes its own copy of the embedding",
+    )
+    p.add_argument(
         "--one-voice",
         action="store_true",
         help="synthetic shots: takes of one speaker (default: one take of each of --shots speakers)",
@@ -882,6 +923,7 @@ def cli_run(args: argparse.Namespace) -> int:
             "stream_negatives": args.stream_negatives,
             "whiten": args.whiten,
             "reversed_negatives": args.reversed_negatives,
+            "finetune_epochs": args.finetune_epochs,
         },
         one_voice=args.one_voice,
         realdev_own_unknown=args.realdev_own_unknown,
