@@ -131,6 +131,18 @@ def _embedded(
     return emb_all[mask] if kemb is embedder else kemb(audio[mask])
 
 
+def _says_keyword(
+    head: tuple[np.ndarray, np.ndarray, Any, Embedder],
+    embedder: Embedder,
+    emb_all: np.ndarray,
+    audio: np.ndarray,
+    mask: np.ndarray,
+) -> np.ndarray:
+    """A `_train_head` result's argmax on audio[mask] is the keyword: through its own embedding."""
+    w, b, _, kemb = head
+    return _head_probs(_embedded(kemb, embedder, emb_all, audio, mask), w, b).argmax(1) == 2
+
+
 def _finetuned_head(
     embedder: Embedder, data: Any, seed: int, epochs: int, within: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, Embedder]:
@@ -372,7 +384,7 @@ def evaluate_language(
         kb, dropped = without_keyword_like(bank, shot_audio, embedder)
         w, b, data, kemb = _train_head(embedder, shot_audio, kb, noise, kw, seed, copies, head_options)
         is_kw = words[test] == kw
-        pred = _head_probs(_embedded(kemb, embedder, emb_all, audio, test), w, b).argmax(1) == 2
+        pred = _says_keyword((w, b, data, kemb), embedder, emb_all, audio, test)
         row = {
             "language": lang,
             "keyword": kw,
@@ -621,27 +633,27 @@ def realdev_eval(
             "negatives": int((~is_kw).sum()),
         }
         kb, row["unknown_dropped_like_keyword"] = without_keyword_like(bank, audio[shot_idx], embedder)
-        w, b, _, kemb = _train_head(embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options)
-        pred = _head_probs(_embedded(kemb, embedder, emb_all, audio, test), w, b).argmax(1) == 2
+        head = _train_head(embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options)
+        pred = _says_keyword(head, embedder, emb_all, audio, test)
         row["f1_clips"] = binary_f1(is_kw, pred)
         row["precision_recall_clips"] = precision_recall(is_kw, pred)
         if own_unknown > 0:
             others = [o for o in glosses if o != g and np.any((lab_a == o) & (spk_a == shot_spk))]
             picked = [others[i] for i in rng.permutation(len(others))[:own_unknown]]
             own_idx = [int(rng.choice(np.flatnonzero((lab_a == o) & (spk_a == shot_spk)))) for o in picked]
-            w, b, _, kemb = _train_head(
+            head = _train_head(
                 embedder, audio[shot_idx], kb, noise, g, seed, copies, head_options, audio[own_idx]
             )
             row["own_unknown_words"] = picked
-            emb_test = _embedded(kemb, embedder, emb_all, audio, test)
-            row["f1_clips_own_unknown"] = binary_f1(is_kw, _head_probs(emb_test, w, b).argmax(1) == 2)
+            row["f1_clips_own_unknown"] = binary_f1(
+                is_kw, _says_keyword(head, embedder, emb_all, audio, test)
+            )
         if native.get(g):
             try:
                 tts, _ = tts_shots(native[g], language, shots, seed)
                 kt, _ = without_keyword_like(bank, tts, embedder)
-                w, b, _, kemb = _train_head(embedder, tts, kt, noise, g, seed, copies, head_options)
-                emb_test = _embedded(kemb, embedder, emb_all, audio, test)
-                row["f1_tts"] = binary_f1(is_kw, _head_probs(emb_test, w, b).argmax(1) == 2)
+                head = _train_head(embedder, tts, kt, noise, g, seed, copies, head_options)
+                row["f1_tts"] = binary_f1(is_kw, _says_keyword(head, embedder, emb_all, audio, test))
             except TinyKWSError as exc:
                 notice(f"realdev: --tts shots for '{g}': {exc}")
         rows.append(row)
