@@ -86,13 +86,13 @@ def random_embedder(embedding: Path, seed: int) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tinykws.data.noise import NoiseBank
     from tinykws.demo import shared_dir
-    from tinykws.fewshot_eval import load_embedder, paired_difference, realdev_eval
+    from tinykws.fewshot import DEFAULT_EMBEDDING
+    from tinykws.fewshot_eval import eval_noise, load_embedder, paired_difference, realdev_eval
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--realdev", type=Path, default=shared_dir() / "realdev" / "ar")
-    p.add_argument("--embedding", type=Path, default=Path("models/embed-ml"))
+    p.add_argument("--embedding", type=Path, default=DEFAULT_EMBEDDING)
     p.add_argument(
         "--reference", type=Path, default=shared_dir() / "peers" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
     )
@@ -102,10 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     for what, path in (("--realdev", args.realdev), ("--reference", args.reference)):
         if not path.exists():
             raise SystemExit(f"{what}: {path} not found")
-    noise = NoiseBank(  # fewshot-eval's noise bank for the same seed
-        seed=args.seed + 5, n_synth=40,
-        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
-    ).segments  # fmt: skip
+    noise = eval_noise(args.seed)  # fewshot-eval's noise for the same seed
     arms = {
         "tinykws": lambda: load_embedder(args.embedding),
         "mlperf-ref": lambda: TFLiteEmbedder(args.reference),

@@ -135,6 +135,17 @@ def test_compare_results_pairs_keywords_and_gives_the_standard_error():
     # the pairing is by keyword, not by position: a keyword only one side has is left out
     d = paired_difference({"a": 0.1, "b": 0.9}, {"b": 1.0, "c": 0.0})
     assert d["n"] == 1 and np.isclose(d["mean"], 0.1)
+    # real speech: a keyword whose --tts shots failed has no f1_tts and is left out of that pair
+    rd_b, rd_o = _result(base), _result(other)
+    rd_b["realdev"] = {
+        "keywords": [{"keyword": "a", "f1_clips": 0.2, "f1_tts": 0.1}, {"keyword": "b", "f1_clips": 0.4}]
+    }
+    rd_o["realdev"] = {
+        "keywords": [{"keyword": "a", "f1_clips": 0.3, "f1_tts": 0.3}, {"keyword": "b", "f1_clips": 0.4}]
+    }
+    c = compare_results(rd_b, rd_o)
+    assert c["realdev_clips"]["n"] == 2 and np.isclose(c["realdev_clips"]["mean"], 0.05)
+    assert c["realdev_tts"]["n"] == 1 and np.isclose(c["realdev_tts"]["mean"], 0.2)
     with pytest.raises(TinyKWSError, match="different protocols"):
         compare_results(_result(base), _result(other, protocol="q"))
     with pytest.raises(TinyKWSError, match="no keyword"):

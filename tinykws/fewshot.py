@@ -85,6 +85,15 @@ class FewshotConfig:
 # --------------------------------------------------------------------------- positives
 
 
+def fewshot_noise(seed: int) -> np.ndarray:
+    """The few-shot background-noise segments (40 synthesized, 8 kinds) for `seed`: one place
+    for `fewshot`, `fewshot-eval` (its own seed) and the benchmarks that must match them."""
+    from tinykws.data.noise import NoiseBank
+
+    kinds = ("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur")
+    return NoiseBank(seed=seed, n_synth=40, kinds=kinds).segments
+
+
 def prepare_clip(x: np.ndarray, where: str) -> np.ndarray:
     """Check one recording and bring it to 1 s: refuse silence and long sound, trim quiet ends.
 
@@ -534,14 +543,14 @@ def build_data(
     for k, kwd in enumerate(keywords):
         shots, held = positives[kwd]
         src = with_pitch_variants(shots, pitch_variants, seed + k)
-        a = augment(src, noise, rng, max(1, round(copies * len(shots) / len(src))))
+        per_src = max(1, round(copies * len(shots) / len(src)))
+        a = augment(src, noise, rng, per_src)
         tr_a.append(a)
         tr_y.append(np.full(len(a), 2 + k))
         n_pos += len(a)
         if reversed_negatives:  # own generator: the other clips stay as they are without it
             rev_rng = np.random.default_rng([seed, 17, k])
-            rev = augment(np.ascontiguousarray(src[:, ::-1]), noise, rev_rng,
-                          max(1, round(copies * len(shots) / len(src))))  # fmt: skip
+            rev = augment(np.ascontiguousarray(src[:, ::-1]), noise, rev_rng, per_src)
             tr_a.append(rev)
             tr_y.append(np.ones(len(rev)))
         check = held if len(held) else augment(shots, noise, np.random.default_rng(seed + 99), 4)
@@ -644,20 +653,19 @@ def fewshot(cfg: FewshotConfig) -> FewshotResult:
             positives[k] = corpus_shots(cfg.data, cfg.language, k, cfg.shots, cfg.seed)
         else:
             raise TinyKWSError(f"fewshot: unknown positive source '{cfg.source}'")
-    return fewshot_from_audio(cfg, positives, t0, own)
+    return fewshot_from_audio(cfg, positives, own, t0)
 
 
 def fewshot_from_audio(
     cfg: FewshotConfig,
     positives: dict[str, tuple[np.ndarray, np.ndarray]],
+    own_unknown: np.ndarray,
     t0: float | None = None,
-    own_unknown: np.ndarray | None = None,
 ) -> FewshotResult:
-    """The rest of `fewshot` once the positive clips are in memory (fewshot-eval calls this).
-    `own_unknown`: cfg.unknown_clips already loaded (loaded here when None)."""
+    """The rest of `fewshot` once the user's clips are in memory: the positives and
+    `own_unknown`, cfg.unknown_clips loaded and checked (`prepared_clips`) before any work."""
     from dataclasses import asdict
 
-    from tinykws.data.noise import NoiseBank
     from tinykws.features import get_frontend
     from tinykws.pretrain import load_embedding
     from tinykws.train import SplitData, TrainConfig, write_model_dir
@@ -674,11 +682,7 @@ def fewshot_from_audio(
         bank, dropped = without_keyword_like(bank, positives[k][0], embed)
         if dropped:
             notice(f"fewshot: number words {', '.join(dropped)} sound like '{k}'; left out of _unknown_")
-    noise = NoiseBank(
-        seed=cfg.seed,
-        n_synth=40,
-        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
-    ).segments
+    noise = fewshot_noise(cfg.seed)
     data = build_data(
         positives,
         bank.audio,
@@ -689,7 +693,7 @@ def fewshot_from_audio(
         cfg.seed,
         cfg.pitch_variants,
         cfg.stream_negatives,
-        own_unknown if own_unknown is not None else prepared_clips(cfg.unknown_clips),
+        own_unknown,
         cfg.reversed_negatives,
     )
     labels = ["_silence_", "_unknown_", *kws]

@@ -63,6 +63,19 @@ def precision_recall(is_kw: np.ndarray, pred_kw: np.ndarray) -> tuple[float, flo
     return (tp / n_pred if n_pred else 0.0), (tp / n_pos if n_pos else 0.0)
 
 
+def eval_noise(seed: int) -> np.ndarray:
+    """The protocol's noise: the few-shot bank on a seed of its own (seed + 5), so that it is
+    not the noise a `tinykws fewshot` model with the same seed trained on."""
+    from tinykws.fewshot import fewshot_noise
+
+    return fewshot_noise(seed + 5)
+
+
+def _mean_pair(pairs: list[Any]) -> list[float] | None:
+    """Mean of (precision, recall) pairs, None without any."""
+    return [float(v) for v in np.mean(pairs, 0)] if pairs else None
+
+
 def load_embedder(embedding: str | Path) -> Embedder:
     """The frozen embedding from its directory, with its metadata."""
     from tinykws.features import get_frontend
@@ -382,9 +395,10 @@ def evaluate_language(
             shot_spk = np.array([who])
         test = ~np.isin(spk, shot_spk)
         kb, dropped = without_keyword_like(bank, shot_audio, embedder)
-        w, b, data, kemb = _train_head(embedder, shot_audio, kb, noise, kw, seed, copies, head_options)
+        head = _train_head(embedder, shot_audio, kb, noise, kw, seed, copies, head_options)
+        w, b, data, kemb = head
         is_kw = words[test] == kw
-        pred = _says_keyword((w, b, data, kemb), embedder, emb_all, audio, test)
+        pred = _says_keyword(head, embedder, emb_all, audio, test)
         row = {
             "language": lang,
             "keyword": kw,
@@ -434,7 +448,6 @@ def fewshot_eval(
     voice reading the language (synth `accented=1`), while the unknown bank stays espeak-ng: the
     shots and test clips share a voice domain that the bank lacks, as real recordings do.
     """
-    from tinykws.data.noise import NoiseBank
     from tinykws.fsutil import atomic_write_text
     from tinykws.pretrain import UNSEEN_EVAL_LANGUAGES, heldout_words, resource_level
 
@@ -449,11 +462,7 @@ def fewshot_eval(
     bad = [lang for lang in unseen if lang in pre_langs]
     if bad:
         raise TinyKWSError(f"--unseen-languages: {', '.join(bad)} were used in pretraining")
-    noise = NoiseBank(
-        seed=seed + 5,
-        n_synth=40,
-        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
-    ).segments
+    noise = eval_noise(seed)
     cdir = Path(corpus_dir) if corpus_dir else out / "corpus"
     eval_seed = seed + 1000  # other synthetic speakers than pretraining's
     plan: list[tuple[str, str, list[str], list[str]]] = []
@@ -541,9 +550,7 @@ def fewshot_eval(
         sw = sweep(streams[group]) if streams[group] else []
         result[group] = {
             "mean_f1": float(np.mean([r["f1"] for r in g])) if g else None,
-            "mean_precision_recall": [float(v) for v in np.mean([r["precision_recall"] for r in g], 0)]
-            if g
-            else None,
+            "mean_precision_recall": _mean_pair([r["precision_recall"] for r in g]),
             "keywords": len(g),
             "int8": {
                 "keywords": len(g8),
@@ -667,11 +674,7 @@ def realdev_eval(
         "clips": len(files),
         "mean_f1_clips": float(np.mean(f_c)) if f_c else None,
         "mean_f1_tts": float(np.mean(f_t)) if f_t else None,
-        "mean_precision_recall_clips": [
-            float(v) for v in np.mean([r["precision_recall_clips"] for r in rows], 0)
-        ]
-        if rows
-        else None,
+        "mean_precision_recall_clips": _mean_pair([r["precision_recall_clips"] for r in rows]),
         "own_unknown_words": own_unknown,
         "mean_f1_clips_own_unknown": float(np.mean(f_o)) if f_o else None,
         "resource_level": "low (%.2f h)" % (len(files) / 3600),
@@ -734,9 +737,10 @@ def compare_results(base: dict[str, Any], other: dict[str, Any]) -> dict[str, An
         }
     if base.get("realdev") and other.get("realdev"):
         for kind in ("clips", "tts"):
+            key = f"f1_{kind}"  # a keyword whose --tts shots failed has no f1_tts
             out[f"realdev_{kind}"] = paired_difference(
-                {k["keyword"]: k[f"f1_{kind}"] for k in base["realdev"]["keywords"]},
-                {k["keyword"]: k[f"f1_{kind}"] for k in other["realdev"]["keywords"]},
+                {k["keyword"]: k[key] for k in base["realdev"]["keywords"] if key in k},
+                {k["keyword"]: k[key] for k in other["realdev"]["keywords"] if key in k},
             )
     return out
 
