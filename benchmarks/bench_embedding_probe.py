@@ -85,6 +85,13 @@ def random_embedder(embedding: Path, seed: int) -> object:
     return Embedder(fresh, get_frontend("mlperf"), meta)
 
 
+def _non_default(p: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The options given that differ from their defaults, as typed: run with the defaults, the
+    record's command reads the same on every machine."""
+    defaults = vars(p.parse_args([]))
+    return "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != defaults[k])
+
+
 def main(argv: list[str] | None = None) -> int:
     from tinykws.demo import shared_dir
     from tinykws.fewshot import DEFAULT_EMBEDDING
@@ -117,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Frozen embeddings on real speech: the real-Arabic few-shot protocol (measured)",
         "",
-        f"Command: `python benchmarks/bench_embedding_probe.py --realdev {args.realdev} --out {args.out}`.",
+        f"Command: `python benchmarks/bench_embedding_probe.py{_non_default(p, args)}` "
+        "(from the repository root, ../shared beside it).",
         f"{res['tinykws']['clips']} clips of {len(res['tinykws']['speakers'])} speakers; per keyword, "
         "5 shots of one speaker, test on the other speakers' clips with the other words as unknown; the head "
         "recipe of `tinykws fewshot` (defaults), float. Same keywords, shots, bank and noise for every "
