@@ -92,62 +92,109 @@ def _non_default(p: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     return "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != defaults[k])
 
 
+TRAINED = {
+    "tinykws": "synthetic speech, 30 languages, 600 words",
+    "mlperf-ref": "real speech (Speech Commands), English, 12 classes",
+    "random": "nothing (untrained weights)",
+    "teacher": "real speech (MSWC), EfficientWord-Net ResNet-50 ArcFace, host only",
+}
+
+
+def _parse_arms(spec: list[str]) -> list[tuple[str, str | None]]:
+    """`name` (a built-in arm) or `name=PATH` (an embedding directory under that name)."""
+    out = []
+    for a in spec:
+        name, _, path = a.partition("=")
+        if not path and name not in TRAINED:
+            raise SystemExit(f"--arms: unknown arm '{name}' (built-in: {', '.join(TRAINED)}; or NAME=DIR)")
+        out.append((name, path or None))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from tinykws.demo import shared_dir
     from tinykws.fewshot import DEFAULT_EMBEDDING
     from tinykws.fewshot_eval import eval_noise, load_embedder, paired_difference, realdev_eval
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--realdev", type=Path, default=shared_dir() / "realdev" / "ar")
+    p.add_argument("--realdev", type=Path, nargs="+", default=[shared_dir() / "realdev" / "ar"],
+                   help="real-speech folders: realdev/ar, or MSWC language folders such as realtune/lt")
     p.add_argument("--embedding", type=Path, default=DEFAULT_EMBEDDING)
+    p.add_argument("--arms", nargs="+", default=["tinykws", "mlperf-ref", "random"],
+                   help="built-in arms (tinykws, mlperf-ref, random, teacher) or NAME=EMBEDDING_DIR")
     p.add_argument(
         "--reference", type=Path, default=shared_dir() / "peers" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
     )
+    p.add_argument("--teacher-cache", type=Path, default=None, help="default: ~/.cache/tinykws/teacher")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_probe.md"))
     args = p.parse_args(argv)
-    for what, path in (("--realdev", args.realdev), ("--reference", args.reference)):
+    for what, path in [("--realdev", r) for r in args.realdev] + [("--reference", args.reference)]:
         if not path.exists():
             raise SystemExit(f"{what}: {path} not found")
+    arms = _parse_arms(args.arms)
     noise = eval_noise(args.seed)  # fewshot-eval's noise for the same seed
-    arms = {
-        "tinykws": lambda: load_embedder(args.embedding),
-        "mlperf-ref": lambda: TFLiteEmbedder(args.reference),
-        "random": lambda: random_embedder(args.embedding, args.seed),
-    }
-    res, width = {}, {}
-    for name, make in progress(list(arms.items()), "embeddings", len(arms)):
-        embedder = make()
-        width[name] = int(embedder(np.zeros((1, 16000), np.float32)).shape[1])
-        res[name] = realdev_eval(embedder, args.realdev, noise, args.seed, 5, 40)
-    f1 = {n: {k["keyword"]: k["f1_clips"] for k in r["keywords"]} for n, r in res.items()}
+
+    def make(name: str, path: str | None) -> object:
+        if path:
+            return load_embedder(path)
+        if name == "tinykws":
+            return load_embedder(args.embedding)
+        if name == "mlperf-ref":
+            return TFLiteEmbedder(args.reference)
+        if name == "teacher":
+            from tinykws.teacher import TeacherEmbedder
+
+            return TeacherEmbedder(cache=args.teacher_cache)
+        return random_embedder(args.embedding, args.seed)
+
+    trained = dict(TRAINED)
+    for name, path in arms:
+        if path:
+            meta = json.loads((Path(path) / "tinykws.json").read_text())
+            t = meta.get("teacher", {}).get("name")
+            trained[name] = f"{path}" + (f" (distilled from {t})" if t else "")
+    base = arms[0][0]
     lines = [
-        "# Frozen embeddings on real speech: the real-Arabic few-shot protocol (measured)",
+        "# Frozen embeddings on real speech: the real-speech few-shot protocol (measured)",
         "",
         f"Command: `python benchmarks/bench_embedding_probe.py{_non_default(p, args)}` "
         "(from the repository root, ../shared beside it).",
-        f"{res['tinykws']['clips']} clips of {len(res['tinykws']['speakers'])} speakers; per keyword, "
-        "5 shots of one speaker, test on the other speakers' clips with the other words as unknown; the head "
-        "recipe of `tinykws fewshot` (defaults), float. Same keywords, shots, bank and noise for every "
-        "embedding, so the differences are paired.",
-        "",
-        "| embedding | trained on | width | F1, real shots | precision / recall | F1, tts shots | "
-        "paired vs tinykws (better / worse) |",
-        "|---|---|---|---|---|---|---|",
+        "Per keyword, 5 shots of one speaker (where no speaker has 5 takes: one take of each of 5 "
+        "speakers), test on the other speakers' clips with the other words as unknown; the head recipe of "
+        "`tinykws fewshot` (defaults), float. Same keywords, shots, bank and noise for every embedding, so "
+        f"the differences are paired (against `{base}`, the first arm).",
     ]
-    trained = {
-        "tinykws": "synthetic speech, 30 languages, 600 words",
-        "mlperf-ref": "real speech (Speech Commands), English, 12 classes",
-        "random": "nothing (untrained weights)",
-    }
-    for name, r in res.items():
-        d = paired_difference(f1["tinykws"], f1[name]) if name != "tinykws" else None
-        pr = r["mean_precision_recall_clips"]
-        diff = f"{d['mean']:+.3f} ± {d['se']:.3f} ({d['better']} / {d['worse']})" if d else "-"
-        lines.append(
-            f"| {name} | {trained[name]} | {width[name]} | "
-            f"{r['mean_f1_clips']:.3f} | {pr[0]:.3f} / {pr[1]:.3f} | {r['mean_f1_tts']:.3f} | {diff} |"
-        )
+    res: dict[str, dict[str, object]] = {}
+    for root in args.realdev:
+        lang = root.name if (root / f"{root.name}_splits.csv").is_file() else "ar"
+        res[str(root)] = {}
+        width = {}
+        for name, path in progress(arms, f"embeddings on {root.name}", len(arms)):
+            embedder = make(name, path)
+            width[name] = int(embedder(np.zeros((1, 16000), np.float32)).shape[1])
+            res[str(root)][name] = realdev_eval(embedder, root, noise, args.seed, 5, 40, language=lang)
+        r0 = res[str(root)]
+        first = r0[base]
+        lines += [
+            "",
+            f"## {root} ({lang}): {first['clips']} clips of {len(first['speakers'])} speakers, "
+            f"{len(first['keywords'])} keywords",
+            "",
+            "| embedding | trained on | width | F1, real shots | precision / recall | F1, tts shots | "
+            f"paired vs {base} (better / worse) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        f1 = {n: {k["keyword"]: k["f1_clips"] for k in r["keywords"]} for n, r in r0.items()}
+        for name, r in r0.items():
+            d = paired_difference(f1[base], f1[name]) if name != base else None
+            pr = r["mean_precision_recall_clips"]
+            diff = f"{d['mean']:+.3f} ± {d['se']:.3f} ({d['better']} / {d['worse']})" if d else "-"
+            tts = f"{r['mean_f1_tts']:.3f}" if r["mean_f1_tts"] is not None else "-"
+            lines.append(
+                f"| {name} | {trained[name]} | {width[name]} | "
+                f"{r['mean_f1_clips']:.3f} | {pr[0]:.3f} / {pr[1]:.3f} | {tts} | {diff} |"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(res, indent=1, ensure_ascii=False))

@@ -30,6 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "bench": ("tinykws.bench", "run a model on a board over serial and measure it"),
     "bench-table": ("tinykws.bench", "bench the demo and MLPerf Tiny reference models side by side"),
     "pretrain": ("tinykws.pretrain", "train a multilingual keyword embedding (DS-CNN) for few-shot models"),
+    "distill": ("tinykws.distill", "distil a real-speech teacher into the embedding DS-CNN"),
     "fewshot": ("tinykws.fewshot", "an int8 keyword model from ~5 clips on the pretrained embedding"),
     "fewshot-eval": ("tinykws.fewshot_eval", "few-shot protocol: F1 and streaming FRR vs FA/h"),
     "listen": ("tinykws.listen", "streaming keyword detection on a board (recording or live mic)"),

@@ -579,6 +579,63 @@ def fewshot_eval(
 # --------------------------------------------------------------------------- real speech
 
 
+def real_recordings(root: Path) -> tuple[list[Path], list[str], list[str], dict[str, str]]:
+    """(files, keyword, speaker, native word per keyword) of a real-speech folder.
+
+    Two layouts: a folder per keyword whose files are named `<speaker>_..._<take>` with an
+    optional words.tsv of native words (realdev), or an MSWC language folder with
+    `<lang>_splits.csv`, whose WORD is already the native word (realtune, realtrain).
+    """
+    if not root.is_dir():
+        raise TinyKWSError(f"--realdev: {root} not found")
+    exts = (".wav", ".flac", ".ogg", ".opus")
+    files: list[Path] = []
+    lab: list[str] = []
+    spk: list[str] = []
+    native: dict[str, str] = {}
+    splits = sorted(root.glob("*_splits.csv"))
+    if splits:
+        with splits[0].open(encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                p = root / "clips" / r["LINK"]
+                if p.suffix.lower() in exts and p.is_file():
+                    files.append(p)
+                    lab.append(r["WORD"])
+                    spk.append(r["SPEAKER"])
+                    native[r["WORD"]] = r["WORD"].replace("_", " ")
+        if not files:
+            raise TinyKWSError(f"--realdev: {splits[0]} lists no audio file that exists")
+        return files, lab, spk, native
+    tsv = root / "words.tsv"
+    if tsv.is_file():
+        with tsv.open(encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                native[r["label"]] = r.get("arabic") or r.get("word") or ""
+    for g in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        for p in sorted((root / g).iterdir()):
+            if p.suffix.lower() in exts:
+                files.append(p)
+                lab.append(g)
+                spk.append(p.stem.split("_")[0])
+    if not files:
+        raise TinyKWSError(f"--realdev: no audio files under {root}")
+    return files, lab, spk, native
+
+
+def _shots_of_speakers(
+    is_kw: np.ndarray, spk: np.ndarray, speakers: list[str], start: int, shots: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """One take of the keyword from each of `shots` speakers, in speaker order from `start`."""
+    picked = []
+    for j in range(len(speakers)):
+        cand = np.flatnonzero(is_kw & (spk == speakers[(start + j) % len(speakers)]))
+        if len(cand):
+            picked.append(int(rng.choice(cand)))
+        if len(picked) == shots:
+            return np.array(picked)
+    return None
+
+
 def realdev_eval(
     embedder: Embedder,
     root: Path,
@@ -590,8 +647,14 @@ def realdev_eval(
     unknown_speakers: int = 24,
     head_options: dict[str, Any] | None = None,
     own_unknown: int = 0,
+    one_speaker_shots: bool = False,
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only).
+
+    `root`: a folder per keyword (realdev) or an MSWC language folder (realtune); see
+    `real_recordings`. Shots are 5 takes of one speaker, tested on the other speakers; where no
+    speaker holds that many takes of a keyword (realtune/lt: about one each), one take of each of
+    5 speakers, tested on the rest (unless `one_speaker_shots`, which skips such keywords).
 
     `own_unknown` > 0 adds a second real-shot figure: the head also gets one take of each of
     that many other words (a seeded choice) from the shot speaker, as `fewshot --unknown-clips`
@@ -600,25 +663,10 @@ def realdev_eval(
     from tinykws.audio import fix_length, load_audio
     from tinykws.fewshot import tts_shots, unknown_bank, without_keyword_like
 
-    if not root.is_dir():
-        raise TinyKWSError(f"--realdev: {root} not found")
-    glosses = sorted(p.name for p in root.iterdir() if p.is_dir())
-    native = {}
-    tsv = root / "words.tsv"
-    if tsv.is_file():
-        with tsv.open(encoding="utf-8") as f:
-            for r in csv.DictReader(f, delimiter="\t"):
-                native[r["label"]] = r.get("arabic") or r.get("word") or ""
-    files, lab, spk, take = [], [], [], []
-    for g in glosses:
-        for p in sorted((root / g).iterdir()):
-            if p.suffix.lower() in (".wav", ".flac", ".ogg", ".opus"):
-                files.append(p)
-                lab.append(g)
-                spk.append(p.stem.split("_")[0])
-                take.append(p.stem)
+    files, lab, spk, native = real_recordings(root)
     audio = np.stack([fix_length(load_audio(p, quiet=True)) for p in progress(files, "realdev", len(files))])
     lab_a, spk_a = np.array(lab), np.array(spk)
+    glosses = sorted(set(lab))
     speakers = sorted(set(spk))
     emb_all = embedder(audio)
     bank = unknown_bank(language, [], seed, unknown_speakers)
@@ -627,10 +675,17 @@ def realdev_eval(
         rng = np.random.default_rng([seed, k])
         shot_spk = speakers[(seed + k) % len(speakers)]
         cand = np.flatnonzero((lab_a == g) & (spk_a == shot_spk))
-        if len(cand) < shots:
+        if len(cand) >= shots:
+            shot_idx = rng.choice(cand, shots, replace=False)
+            test = spk_a != shot_spk
+        elif one_speaker_shots:
             continue
-        shot_idx = rng.choice(cand, shots, replace=False)
-        test = spk_a != shot_spk
+        else:  # few takes per speaker (lt: about one): one take of each of `shots` speakers
+            shot_idx = _shots_of_speakers(lab_a == g, spk_a, speakers, (seed + k) % len(speakers), shots, rng)
+            if shot_idx is None:
+                continue
+            shot_spk = ",".join(sorted(set(spk_a[shot_idx])))
+            test = ~np.isin(spk_a, spk_a[shot_idx])
         is_kw = lab_a[test] == g
         row = {
             "keyword": g,

@@ -84,6 +84,10 @@ class TrainConfig:
     prior_correction: bool = False
     max_clips_per_word: int | None = None
     calibration_clips: int = 300
+    # a pretrained embedding directory (tinykws pretrain / distill) to start from: its layers
+    # become the classifier's, with a new head (models.on_embedding); None: a DS-CNN from scratch
+    embedding: str | None = None
+    backbone: str = "finetune"  # "finetune" | "frozen": whether the embedding's weights train
 
     @property
     def labels(self) -> list[str]:
@@ -485,7 +489,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     import tensorflow as tf
 
     from tinykws.features import get_frontend
-    from tinykws.models import build_model
 
     fe = get_frontend(cfg.frontend)
     out = Path(cfg.out)
@@ -535,7 +538,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     if resume and state.get("last_file"):
         model = tf.keras.models.load_model(ckpt / state["last_file"])
     else:
-        model = build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
+        model = _initial_model(cfg, fe)
         if cfg.label_smoothing > 0:  # smoothing needs one-hot targets (dataset and dev set)
             loss = tf.keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
             acc = tf.keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -610,6 +613,28 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     return result
 
 
+BACKBONES = ("finetune", "frozen")
+
+
+def _initial_model(cfg: TrainConfig, fe: Any) -> Any:
+    """A DS-CNN from scratch, or (cfg.embedding) a new head on a pretrained embedding."""
+    from tinykws.models import build_model, on_embedding
+
+    if not cfg.embedding:
+        return build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
+    from tinykws.pretrain import embedding_model, load_embedding
+
+    if cfg.backbone not in BACKBONES:
+        raise TinyKWSError(f"--backbone: one of {', '.join(BACKBONES)}, got '{cfg.backbone}'")
+    classifier, meta = load_embedding(cfg.embedding)
+    if meta.get("frontend", {}).get("name") != fe.name:
+        raise TinyKWSError(
+            f"--embedding: {cfg.embedding} was trained on the '{meta.get('frontend', {}).get('name')}' "
+            f"front end, not --frontend {fe.name}"
+        )
+    return on_embedding(embedding_model(classifier), len(cfg.labels), frozen=cfg.backbone == "frozen")
+
+
 def write_model_dir(
     cfg: TrainConfig,
     model: Any,
@@ -653,6 +678,7 @@ def write_model_dir(
             "filters": cfg.filters,
             "blocks": cfg.blocks,
             "params": int(model.count_params()),
+            "embedding": _embedding_record(cfg),
         },
         "frontend": fe.to_dict(),
         "input_quantization": {"scale": fe.input_scale, "zero_point": fe.input_zero_point},
@@ -677,6 +703,19 @@ def write_model_dir(
         _write_history_png(d / "training.png", state["history"])
         (d / "report.md").write_text(_report_md(meta))
     return TrainResult(out, meta["metrics"], clips_per_second)
+
+
+def _embedding_record(cfg: TrainConfig) -> dict[str, Any] | None:
+    """What the classifier started from: the embedding's directory, teacher and data."""
+    if not cfg.embedding:
+        return None
+    meta = json.loads((Path(cfg.embedding) / "tinykws.json").read_text())
+    return {
+        "path": str(cfg.embedding),
+        "name": meta.get("name"),
+        "backbone": cfg.backbone,
+        "teacher": (meta.get("teacher") or {}).get("name"),
+    }
 
 
 def _write_history_png(path: Path, history: list[dict[str, float]]) -> None:
@@ -805,6 +844,12 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         help="shift the output layer's bias by log(dev share / training share) of each class, so "
         "that training on more unknown words than the test holds does not bias decisions",
     )
+    p.add_argument(
+        "--embedding",
+        default=d.embedding,
+        help="start from a pretrained embedding directory (tinykws distill/pretrain) with a new head",
+    )
+    p.add_argument("--backbone", choices=BACKBONES, default=d.backbone, help="with --embedding")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
 
@@ -855,6 +900,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         unknown_resample=args.unknown_resample or args.hard_negatives > 0,
         hard_negatives=args.hard_negatives,
         prior_correction=args.prior_correction,
+        embedding=str(args.embedding) if args.embedding else None,
+        backbone=args.backbone,
     )
 
 

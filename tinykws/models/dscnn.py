@@ -114,3 +114,26 @@ def build_model(
         dropout_last=size.dropout_last,
         name=name.replace("-", "_"),
     )
+
+
+def on_embedding(
+    embedding: Any, num_classes: int, frozen: bool, dropout: float = 0.2, l2: float = 1e-4
+) -> Any:
+    """A keyword classifier on a pretrained embedding: its layers, then dropout and a softmax.
+
+    Why rebuild rather than nest: the classifier stays one flat graph whose layer names
+    (conv1 ... flatten, logits) are those of a DS-CNN trained from scratch, so quantization,
+    export and the output-bias correction treat both alike. `frozen` keeps the embedding's
+    weights (and its batch-norm statistics) as pretrained; otherwise they are fine-tuned.
+    """
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    emb = tf.keras.models.clone_model(embedding)
+    emb.set_weights(embedding.get_weights())
+    emb.trainable = not frozen
+    x = emb.output
+    x = layers.Dropout(dropout, name="dropout_head")(x)
+    reg = tf.keras.regularizers.l2(l2) if l2 else None
+    out = layers.Dense(num_classes, activation="softmax", kernel_regularizer=reg, name="logits")(x)
+    return tf.keras.Model(emb.inputs, out, name="dscnn_on_embedding")
