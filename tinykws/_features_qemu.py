@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tinykws import resources
 from tinykws.errors import TinyKWSError
 
-FEATURES_DIR = Path(__file__).resolve().parents[1] / "firmware" / "features"
+FEATURES_DIR = resources.firmware_dir() / "features"
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 INSTR_PER_TICK = 40  # SysTick at 25 MHz with -icount shift=0
 

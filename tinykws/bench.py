@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from tinykws.boards import ROOT, Board, load_board
+from tinykws import resources
+from tinykws.boards import Board, load_board
 from tinykws.errors import TinyKWSError
 from tinykws.progress import notice, progress
 
-PEERS = Path(os.environ.get("TINYKWS_SHARED", ROOT.parent / "shared")) / "peers"
+PEERS = resources.shared_dir() / "peers"
 REF_MODEL = PEERS / "mlperf-tiny-kws" / "kws_ref_model.tflite"
 TIMING_N, TIMING_WARMUP = 10, 1
 

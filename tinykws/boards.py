@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinykws import resources
 from tinykws.errors import TinyKWSError
 
 if sys.version_info >= (3, 11):
@@ -20,8 +21,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-ROOT = Path(__file__).resolve().parents[1]
-BOARDS_DIR = Path(os.environ.get("TINYKWS_BOARDS_DIR", ROOT / "boards"))
+# the folder board profiles name their port folders from: the checkout's root, or the packaged
+# data (tinykws.resources); kept as a name because tests and older callers read it
+ROOT = resources.data_root()
 FLASH_METHODS = ("qemu", "arduino-cli", "platformio", "bossac", "pyocd", "openocd")
 
 
@@ -74,8 +76,8 @@ class Board:
 
 
 def list_boards() -> list[str]:
-    """Names of the boards with a profile in BOARDS_DIR."""
-    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+    """Names of the packaged boards (tinykws.resources.boards_dir)."""
+    return resources.list_boards()
 
 
 def _get(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: Path, section: str = "") -> Any:
@@ -92,12 +94,13 @@ def _get(d: dict[str, Any], key: str, typ: type | tuple[type, ...], where: Path,
 
 
 def load_board(name_or_path: str | os.PathLike[str]) -> Board:
-    """Load and validate a board profile by name (`qemu-m4`) or by path to a .toml file."""
-    s = str(name_or_path)
-    path = Path(s) if s.endswith(".toml") else BOARDS_DIR / f"{s}.toml"
-    if not path.is_file():
-        known = ", ".join(list_boards()) or "(none)"
-        raise TinyKWSError(f"board '{s}': unknown board; known boards: {known}")
+    """Load and validate a board profile by name (`qemu-m4`) or by path to a .toml file.
+
+    Resolution (tinykws.resources.find_board): the path given, then ./<name>.toml or
+    ./boards/<name>.toml, then the packaged profile; folders the profile names are found beside
+    it first, then in the packaged firmware.
+    """
+    path = resources.find_board(name_or_path)
     try:
         d = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -108,7 +111,7 @@ def load_board(name_or_path: str | os.PathLike[str]) -> Board:
     serial = _get(d, "serial", dict, path)
     energy = _get(d, "energy", dict, path)
     mic = d.get("microphone", {"type": "none"})
-    port_dir = ROOT / _get(build, "port", str, path, "build")
+    port_dir = resources.resolve_source_path(_get(build, "port", str, path, "build"), path)
     if not port_dir.is_dir():
         raise TinyKWSError(f"{path}: build.port folder does not exist: {port_dir}")
     ld = port_dir / _get(build, "linker_script", str, path, "build")
@@ -121,7 +124,7 @@ def load_board(name_or_path: str | os.PathLike[str]) -> Board:
     sources = build.get("sources", [])
     if not isinstance(sources, list) or not all(isinstance(x, str) for x in sources):
         raise TinyKWSError(f"{path}: build.sources must be a list of folders (strings)")
-    source_dirs = tuple(ROOT / x for x in sources)
+    source_dirs = tuple(resources.resolve_source_path(x, path) for x in sources)
     for sd in source_dirs:
         if not sd.is_dir():
             raise TinyKWSError(f"{path}: build.sources folder does not exist: {sd}")

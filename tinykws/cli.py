@@ -46,7 +46,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tinykws import __version__
+
     parser = _Parser(prog="tinykws", description="Keyword spotting for microcontrollers.")
+    parser.add_argument("--version", action="version", version=f"tinykws {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (modname, helptext) in VERBS.items():
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,11 @@ if TYPE_CHECKING:
 
 
 def shared_dir() -> Path:
-    """The shared folder of peer artifacts (TINYKWS_SHARED, else ../shared beside the repo)."""
-    env = os.environ.get("TINYKWS_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+    """The shared folder of peer artifacts (TINYKWS_SHARED, else ../shared beside the repo;
+    tinykws.resources.shared_dir says where it is for an installed package)."""
+    from tinykws.resources import shared_dir as _shared
+
+    return _shared()
 
 
 @dataclass

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from tinykws import resources
 from tinykws.errors import TinyKWSError
 from tinykws.progress import notice
 
 SR = 16000
-DEFAULT_EMBEDDING = Path(__file__).resolve().parent.parent / "models" / "embed-ml"
+DEFAULT_EMBEDDING = resources.packaged_model("embed-ml")
 SILENT_PEAK = 10 ** (-60 / 20)  # a clip whose peak is below -60 dBFS holds no speech
 MAX_SOUND_S = 1.5  # sound (after trimming quiet ends) longer than this is not one keyword
 TRIM_DB = 35.0  # frames this far below the loudest frame count as quiet ends
@@ -637,7 +638,7 @@ def fewshot(cfg: FewshotConfig) -> FewshotResult:
         raise TinyKWSError("--keyword: give non-empty keywords that do not start with '_'")
     if cfg.source == "clips" and len(kws) > 1:
         raise TinyKWSError("--clips: one keyword per run with --clips (use --data for several)")
-    emb_dir = Path(cfg.embedding)
+    emb_dir = resources.find_model(cfg.embedding)
     if not (emb_dir / "model.keras").is_file():
         raise TinyKWSError(f"--embedding: {emb_dir} has no model.keras (train one with `tinykws pretrain`)")
     own = prepared_clips(cfg.unknown_clips)

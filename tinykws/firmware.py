@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinykws.boards import ROOT, Board, load_board
+from tinykws import resources
+from tinykws.boards import Board, load_board
 from tinykws.errors import TinyKWSError
 from tinykws.fsutil import atomic_write_text
 from tinykws.modeldir import read_meta
 
-FIRMWARE = ROOT / "firmware"
+FIRMWARE = resources.firmware_dir()
 CORE = FIRMWARE / "core"
 KERNELS = FIRMWARE / "kernels"
 FEATURES = FIRMWARE / "features"
@@ -68,8 +69,12 @@ class BuildResult:
 
 
 def resolve_model(model: str | os.PathLike[str]) -> tuple[Path, Path | None]:
-    """(tflite path, model directory or None) for a model directory or a bare .tflite."""
-    p = Path(model)
+    """(tflite path, model directory or None) for a model directory or a bare .tflite.
+
+    The path given, then ./models/<name>, then the shipped models (tinykws.resources.find_model),
+    so `--model models/demo` works from any directory.
+    """
+    p = resources.find_model(model)
     if p.is_dir():
         tfl = p / "model_int8.tflite"
         if not tfl.is_file():
@@ -226,7 +231,7 @@ def build_firmware(
     b = board if isinstance(board, Board) else load_board(board)
     tflite, model_dir = resolve_model(model)
     name = (model_dir.name if model_dir is not None else tflite.stem) or "model"
-    build_dir = Path(out_dir) if out_dir is not None else ROOT / "build" / b.name / name
+    build_dir = Path(out_dir) if out_dir is not None else resources.build_root() / b.name / name
     build_dir.mkdir(parents=True, exist_ok=True)
     res = compile_model(tflite, build_dir / "model", name=re.sub(r"[^A-Za-z0-9_.-]", "_", name))
 

@@ -292,7 +292,8 @@ def listen(
     on_detection: Any = None,
 ) -> ListenResult:
     """Build a streaming image of `model` for `board` and run a recording (or the mic) through it."""
-    from tinykws.boards import ROOT, load_board
+    from tinykws import resources
+    from tinykws.boards import load_board
     from tinykws.device.qemu import open_board
     from tinykws.firmware import build_firmware, model_labels, resolve_model
 
@@ -305,7 +306,7 @@ def listen(
     if pcm is None and (port is None or b.flash_method == "qemu"):
         raise TinyKWSError(f"{b.name}: no microphone; give --audio FILE.wav to stream a recording into it")
     name = model_dir.name if model_dir is not None else tflite.stem
-    out = Path(build_dir) if build_dir is not None else ROOT / "build" / b.name / f"{name}-listen"
+    out = Path(build_dir) if build_dir is not None else resources.build_root() / b.name / f"{name}-listen"
     res = build_firmware(b, model, out, frontend=frontend, audio=True, labels=lab)
     if res.frontend is None:
         raise TinyKWSError(

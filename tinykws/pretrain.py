@@ -169,10 +169,15 @@ def embedding_model(classifier: Any) -> Any:
 
 
 def load_embedding(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a pretrained embedding directory: (classifier Keras model, its tinykws.json)."""
+    """Load a pretrained embedding directory: (classifier Keras model, its tinykws.json).
+
+    `path` is resolved as every model is (tinykws.resources.find_model): as given, then
+    ./models/<name>, then the shipped ones, so `--embedding embed-ml` works anywhere."""
     import tensorflow as tf
 
-    p = Path(path)
+    from tinykws.resources import find_model
+
+    p = find_model(path)
     if not (p / "model.keras").is_file() or not (p / "tinykws.json").is_file():
         raise TinyKWSError(
             f"--embedding: {p} is not an embedding model directory (needs model.keras, tinykws.json)"

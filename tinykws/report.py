@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from tinykws.boards import ROOT, Board, list_boards, load_board
+from tinykws import resources
+from tinykws.boards import Board, list_boards, load_board
 from tinykws.errors import TinyKWSError
 from tinykws.modeldir import read_meta
 from tinykws.progress import notice
@@ -128,7 +129,7 @@ def model_figures(
     from tinykws.device.energy import always_on_uw
     from tinykws.firmware import build_firmware
 
-    bd = build_dir or ROOT / "build" / "report"
+    bd = build_dir or resources.build_root() / "report"
     if board.emulated or port is not None:
         r = bench(board, model, inputs=inputs, port=port, n=n, energy=energy, energy_port=energy_port,
                   build_dir=bd / board.name)  # fmt: skip
@@ -302,7 +303,7 @@ def report(
     b = board if isinstance(board, Board) else load_board(board)
     tfl, mdir = resolve_model(model)
     name = mdir.name if mdir is not None else tfl.stem
-    out_dir = Path(out) if out is not None else ROOT / "build" / "reports" / b.name / name
+    out_dir = Path(out) if out is not None else resources.build_root() / "reports" / b.name / name
     out_dir.mkdir(parents=True, exist_ok=True)
     ref = REF_MODEL if reference == "default" else reference
     models: list[str | os.PathLike[str]] = [model]

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinykws import resources
 from tinykws.boards import ROOT, Board
 from tinykws.errors import TinyKWSError
 
@@ -71,7 +72,7 @@ def arduino_core(board: Board) -> ArduinoCore:
             "use --core bare"
         )
     try:
-        port_dir = ROOT / str(sec["port"])
+        port_dir = resources.resolve_source_path(str(sec["port"]), board.path)
         pio_board = str(sec["pio_board"])
         platform = str(sec["platform"])
         packages = tuple(str(p) for p in sec.get("packages", []))

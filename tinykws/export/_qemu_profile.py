@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import tomllib
 
+from tinykws import resources
 from tinykws.errors import TinyKWSError
 from tinykws.export.compiler import KERNEL_DIR, CompileResult, compile_model
 
-ROOT = Path(__file__).resolve().parents[2]
-PORT_DIR = ROOT / "firmware" / "ports" / "qemu"
-BOARDS_DIR = ROOT / "boards"
+PORT_DIR = resources.firmware_dir() / "ports" / "qemu"
 
 _MAIN_C = r"""
 #include <stdint.h>
@@ -126,10 +125,7 @@ class QemuProfile:
 
 
 def _board(name: str) -> dict:
-    path = BOARDS_DIR / f"{name}.toml"
-    if not path.is_file():
-        raise TinyKWSError(f"{path}: no such board profile")
-    return tomllib.loads(path.read_text())
+    return tomllib.loads(resources.find_board(name).read_text())
 
 
 def _tool(name: str) -> str:

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tinykws import resources
 from tinykws.errors import TinyKWSError
 from tinykws.fsutil import atomic_write_text
 
-KERNEL_DIR = Path(__file__).resolve().parents[2] / "firmware" / "kernels"
+KERNEL_DIR = resources.firmware_dir() / "kernels"
 
 SUPPORTED_OPS = (
     "CONV_2D",
