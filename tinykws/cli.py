@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from tinykws.errors import TinyKWSError
@@ -66,7 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """The command. Run from the command line (argv None), stderr goes through the filter of
+    TensorFlow's unconfigurable start-up and graph lines (tinykws.quiet); called with an
+    argument list (tests, scripts), the caller's streams are left alone."""
+    from tinykws import quiet
+
+    quiet.configure()  # before any verb imports TensorFlow
+    if argv is None:
+        with quiet.filter_stderr():
+            return _main(None)
+    return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "verb", None):

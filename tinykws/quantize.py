@@ -66,7 +66,10 @@ def quantize_keras(
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    tflite = conv.convert()
+    from tinykws.quiet import quiet_conversion
+
+    with quiet_conversion():  # no export dump, converter summary or C++ logs on the terminal
+        tflite = conv.convert()
 
     from tinykws.tflm import TFLMRunner
 

@@ -584,7 +584,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                 ds_e = make_train_dataset(
                     cfg, split, noise, fe, epoch, epoch + 1, pool_p / pool_p.sum(), tensors
                 )
-                model.fit(ds_e, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps,
+                model.fit(ds_e, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps, shuffle=False,
                           validation_data=(dev_x, dev_y), callbacks=callbacks, verbose=0)  # fmt: skip
         else:
             model.fit(
@@ -592,6 +592,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                 epochs=cfg.epochs,
                 initial_epoch=epoch0,
                 steps_per_epoch=steps,
+                shuffle=False,  # a tf.data pipeline shuffles itself; Keras would ignore it and warn
                 validation_data=(dev_x, dev_y),
                 callbacks=callbacks,
                 verbose=0,
