@@ -7,6 +7,9 @@ PY       := $(VENV)/bin/python
 TINYKWS  := $(VENV)/bin/tinykws
 BOARD    ?= qemu-m4
 MODEL    ?= models/demo
+# make demo writes here, never into the shipped models/demo (which make flash and make bench use);
+# MODEL=<dir> on the command line sends it there instead
+DEMO_OUT ?= build/demo-model
 PORT     ?=
 CORE     ?= bare
 # CORE=arduino (nano33): build on the board's Arduino core with PlatformIO, installed into .venv
@@ -55,7 +58,7 @@ test: sysdeps venv
 	$(PY) -m pytest -q -n $(JOBS) --dist loadfile
 
 demo: sysdeps venv
-	$(TINYKWS) demo --out $(MODEL)
+	$(TINYKWS) demo --out $(if $(filter file,$(origin MODEL)),$(DEMO_OUT),$(MODEL))
 
 bench: sysdeps venv
 	$(TINYKWS) bench-table --board $(BOARD) --model $(MODEL)

@@ -2,7 +2,8 @@
 
 1. synthesize a corpus in three languages (English holds the ten MLPerf Tiny keywords plus
    other words; German and Spanish words add unknowns in other sound systems);
-2. train dscnn-s with the `mlperf` front end, quantize to int8, evaluate, export C;
+2. train dscnn-s with the `mlperf` front end, quantize to int8, evaluate, export C, into
+   build/demo-model (models/demo is the shipped reference and is never written by default);
 3. when the real recordings of ../shared/realdev/gsc are present, evaluate the model on them
    with the MLPerf Tiny reference model beside it (measurement only; never trained on).
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinykws.mlperf import MLPERF_KEYWORDS, MLPERF_LABELS
 from tinykws.progress import notice
+from tinykws.resources import build_root
 
 if TYPE_CHECKING:
     from tinykws.train import TrainConfig
@@ -35,8 +37,10 @@ def shared_dir() -> Path:
 class DemoConfig:
     """The embedded defaults of the demo (sized to finish in under 20 minutes on 2 cores)."""
 
-    out: Path = Path("models/demo")
-    work: Path = Path("build/demo")
+    # build/, never models/demo: the shipped reference stays as cloned (make flash and make bench
+    # use it); `--out models/demo` replaces it on purpose
+    out: Path = field(default_factory=lambda: build_root() / "demo-model")
+    work: Path = field(default_factory=lambda: build_root() / "demo")
     languages: tuple[str, ...] = ("en", "de", "es")
     speakers: int = 1000  # English speakers: distinct speakers are what real-speech accuracy needs
     others_per_speaker: int = 6  # each speaker says all keywords and 6 of the other words
@@ -129,8 +133,10 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
 def cli_configure(p: argparse.ArgumentParser) -> None:
     d = DemoConfig()
-    p.add_argument("--out", type=Path, default=d.out, help="model directory to write")
-    p.add_argument("--work", type=Path, default=d.work, help="scratch folder for the corpus")
+    p.add_argument(
+        "--out", type=Path, default=d.out, help=f"model directory to write (default {d.out}; not models/demo)"
+    )
+    p.add_argument("--work", type=Path, default=d.work, help=f"corpus scratch folder (default {d.work})")
     p.add_argument("--speakers", type=int, default=d.speakers, help="English synthetic speakers")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
