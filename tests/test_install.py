@@ -126,6 +126,13 @@ def test_version_and_package_location(installed: dict) -> None:
     assert data_root == Path(installed["site"]) / "tinykws" / "_data"
 
 
+def test_doctor_runs_from_the_installed_package(installed: dict) -> None:
+    r = _tinykws(installed, "doctor")
+    assert r.returncode == 0, r.stderr
+    assert "firmware:" in r.stdout and "extra [voices]:" in r.stdout
+    assert str(Path(installed["venv"]) / "bin" / "python") in r.stdout  # the installed environment's
+
+
 def test_unknown_board_lists_packaged_boards(installed: dict) -> None:
     r = _tinykws(installed, "build", "--board", "no-such-board", "--model", "x.tflite")
     assert r.returncode == 2

@@ -120,7 +120,7 @@ def available() -> str | None:
     """None when the tools are there, else the reason (for pytest.skip)."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         if shutil.which(tool) is None:
-            return f"{tool} not installed"
+            return f"{tool} not installed (see `tinykws doctor`)"
     return None
 
 

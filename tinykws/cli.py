@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "fewshot-eval": ("tinykws.fewshot_eval", "few-shot protocol: F1 and streaming FRR vs FA/h"),
     "listen": ("tinykws.listen", "streaming keyword detection on a board (recording or live mic)"),
     "report": ("tinykws.report", "one page per board and model: accuracy, latency, memory, energy"),
+    "doctor": ("tinykws.doctor", "what is installed (tools, voices, extras, ports) and how to add the rest"),
 }
 
 

@@ -8,3 +8,15 @@ and never shows a traceback. The message must name the file or argument and what
 
 class TinyKWSError(Exception):
     """A user-facing error: bad input, missing data, or an environment problem."""
+
+
+DOCTOR = "tinykws doctor"
+
+
+def missing_tool(tool: str, install: str) -> TinyKWSError:
+    """The one-line error of a verb that needs a tool that is not installed.
+
+    It names the tool, the command that installs it, and `tinykws doctor`, which checks every
+    tool and extra at once (so a user fixing one missing tool learns about the others).
+    """
+    return TinyKWSError(f"{tool}: not installed; install it with `{install}` (or run `{DOCTOR}`)")

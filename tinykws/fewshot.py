@@ -481,7 +481,7 @@ def with_pitch_variants(
     if n <= 0:
         return shots
     if not world_available():
-        notice("fewshot: pyworld not installed (pip install '.[voices]'), so no pitch variants")
+        notice("fewshot: pyworld not installed (see tinykws doctor), so no pitch variants")
         return shots
     rng = np.random.default_rng([seed, 7])
     lo, hi = np.log(f0_range[0]), np.log(f0_range[1])

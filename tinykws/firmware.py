@@ -21,7 +21,7 @@ from typing import Any
 
 from tinykws import resources
 from tinykws.boards import Board, load_board
-from tinykws.errors import TinyKWSError
+from tinykws.errors import TinyKWSError, missing_tool
 from tinykws.fsutil import atomic_write_text
 from tinykws.modeldir import read_meta
 
@@ -116,10 +116,7 @@ def _c_string(s: str) -> str:
 def _check_tools() -> None:
     for tool in (CC, SIZE):
         if shutil.which(tool) is None:
-            raise TinyKWSError(
-                f"{tool}: not found; install the Arm toolchain "
-                "(sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)"
-            )
+            raise missing_tool(tool, "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
 
 
 def _sizes(elf: Path) -> tuple[int, int, int]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tinykws.errors import TinyKWSError
+from tinykws.errors import DOCTOR, TinyKWSError, missing_tool
 
 # espeak-ng voice variants that do not sound like a person talking into a microphone (robots,
 # whispers, an announcer effect, a demo of speed). Everything else in `--voices=variant` is used.
@@ -85,7 +85,7 @@ def _run(cmd: list[str], timeout: float = 60.0, stdin: bytes | None = None) -> s
     try:
         return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError as exc:
-        raise TinyKWSError(f"{cmd[0]}: not installed (apt-get install {cmd[0]})") from exc
+        raise missing_tool(cmd[0], f"sudo apt-get install {cmd[0]}") from exc
     except subprocess.TimeoutExpired as exc:
         raise TinyKWSError(f"{cmd[0]}: timed out after {timeout:.0f} s") from exc
 
@@ -116,7 +116,7 @@ def _pinned_layout() -> list[str]:
 def _espeak(*args: str) -> subprocess.CompletedProcess:
     """Run espeak-ng with a pinned memory layout (see _pinned_layout)."""
     if not shutil.which("espeak-ng"):
-        raise TinyKWSError("espeak-ng: not installed (apt-get install espeak-ng)")
+        raise missing_tool("espeak-ng", "sudo apt-get install espeak-ng")
     return _run([*_pinned_layout(), "espeak-ng", *args])
 
 
@@ -164,7 +164,7 @@ def festival_voices() -> tuple[str, ...]:
 def espeak_languages() -> tuple[str, ...]:
     """Language codes from `espeak-ng --voices` (e.g. en-us, en-gb-scotland, de, cmn)."""
     if not shutil.which("espeak-ng"):
-        raise TinyKWSError("espeak-ng: not installed (apt-get install espeak-ng)")
+        raise missing_tool("espeak-ng", "sudo apt-get install espeak-ng")
     out = _run(["espeak-ng", "--voices"]).stdout.decode("utf-8", "replace").splitlines()
     codes = []
     for line in out[1:]:
@@ -347,7 +347,7 @@ def _piper_model(name: str) -> tuple[Any, dict[str, Any]]:
             opts.log_severity_level = 3
             session = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
             return session, json.loads(f.with_name(f.name + ".json").read_text(encoding="utf-8"))
-    raise TinyKWSError(f"piper voice '{name}' is not installed")
+    raise TinyKWSError(f"piper voice '{name}' is not installed (see `{DOCTOR}`)")
 
 
 def piper_ids(ipa: str, terminator: str, id_map: dict[str, list[int]]) -> list[int]:

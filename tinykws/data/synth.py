@@ -27,7 +27,7 @@ import numpy as np
 
 from tinykws.data import engines as eng
 from tinykws.data import perturb as pt
-from tinykws.errors import TinyKWSError
+from tinykws.errors import DOCTOR, TinyKWSError, missing_tool
 from tinykws.progress import notice, progress
 
 SR = 16000
@@ -364,17 +364,20 @@ def resolve_engines(requested: list[str] | None) -> list[str]:
     """Requested engines (default: all installed). Unknown or missing ones are errors/notices."""
     have = eng.available_engines()
     if "espeak" not in have:
-        raise TinyKWSError("espeak-ng: not installed (apt-get install espeak-ng)")
+        raise missing_tool("espeak-ng", "sudo apt-get install espeak-ng")
     if requested is None:
         missing = [e for e in eng.ENGINES if e not in have]
         if missing:
-            notice(f"synth: engines not installed, English voices will be fewer: {', '.join(missing)}")
+            notice(
+                f"synth: engines not installed, English voices will be fewer: {', '.join(missing)} "
+                f"(`{DOCTOR}` says how to install them)"
+            )
         return have
     for e in requested:
         if e not in eng.ENGINES:
             raise TinyKWSError(f"--engines: unknown engine '{e}' (known: {', '.join(eng.ENGINES)})")
         if e not in have:
-            raise TinyKWSError(f"--engines: '{e}' is not installed")
+            raise TinyKWSError(f"--engines: '{e}' is not installed (`{DOCTOR}` says how to install it)")
     return [e for e in eng.ENGINES if e in requested]
 
 
@@ -434,7 +437,7 @@ def synthesize(
             raise TinyKWSError(f"--languages: espeak-ng does not know language '{lang}'")
     used_engines = resolve_engines(engines)
     if p.voice_conversion > 0 and not pt.world_available():
-        notice("synth: pyworld not installed (pip install '.[voices]'), so no WORLD pitch changes")
+        notice(f"synth: pyworld not installed (see {DOCTOR}), so no WORLD pitch changes")
         p = replace(p, voice_conversion=0.0)
     word_lists = {lang: [_check_word(w) for w in words] if words else builtin_words(lang) for lang in langs}
     word_lists = {k: list(dict.fromkeys(v)) for k, v in word_lists.items()}

@@ -72,7 +72,8 @@ def find_bossac() -> tuple[str, bool]:
     if path:
         return path, False
     raise TinyKWSError(
-        "bossac not found: install it (sudo apt-get install bossa-cli), or point TINYKWS_BOSSAC at the "
+        "bossac: not installed; install it with `sudo apt-get install bossa-cli` (or run `tinykws doctor`), "
+        "or point TINYKWS_BOSSAC at the "
         "Arduino fork of bossac (installed by the Arduino IDE with the 'Arduino Mbed OS Nano Boards' "
         "core under ~/.arduino15/packages/arduino/tools/bossac/)"
     )

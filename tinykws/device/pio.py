@@ -107,7 +107,7 @@ def find_pio() -> str:
         return path
     raise TinyKWSError(
         f"PlatformIO (pio) not found: run `make flash BOARD=nano33 CORE=arduino` (it installs "
-        f"'{PIO_SPEC}' into .venv with pip), or `.venv/bin/pip install '{PIO_SPEC}'`"
+        f"'{PIO_SPEC}' into .venv with pip), or `.venv/bin/pip install '{PIO_SPEC}'` (see `tinykws doctor`)"
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tinykws.device.protocol import DeviceClient, DeviceError, open_port
-from tinykws.errors import TinyKWSError
+from tinykws.errors import TinyKWSError, missing_tool
 
 QEMU = os.environ.get("TINYKWS_QEMU", "qemu-system-arm")
 
@@ -58,7 +58,7 @@ class QemuBoard:
 
     def start(self) -> DeviceClient:
         if shutil.which(QEMU) is None:
-            raise TinyKWSError(f"{QEMU}: not found; install it (sudo apt-get install qemu-system-arm)")
+            raise missing_tool(QEMU, "sudo apt-get install qemu-system-arm")
         if not self.elf.is_file():
             raise TinyKWSError(f"{self.elf}: no such firmware image")
         last = ""

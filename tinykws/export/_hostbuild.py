@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinykws.errors import TinyKWSError
+from tinykws.errors import TinyKWSError, missing_tool
 from tinykws.export.compiler import KERNEL_DIR
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared"]
@@ -28,7 +28,7 @@ def build_host_library(model_dir: str | Path, out: str | Path, extra_flags: list
     """Compile `model_dir/tinykws_model.c` plus all kernels into a shared library at `out`."""
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
-        raise TinyKWSError("gcc: no host C compiler found (install gcc)")
+        raise missing_tool("gcc", "sudo apt-get install gcc")
     model_dir, out = Path(model_dir), Path(out)
     cmd = [
         cc,

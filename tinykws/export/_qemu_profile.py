@@ -23,7 +23,7 @@ import numpy as np
 import tomllib
 
 from tinykws import resources
-from tinykws.errors import TinyKWSError
+from tinykws.errors import TinyKWSError, missing_tool
 from tinykws.export.compiler import KERNEL_DIR, CompileResult, compile_model
 
 PORT_DIR = resources.firmware_dir() / "ports" / "qemu"
@@ -131,7 +131,8 @@ def _board(name: str) -> dict:
 def _tool(name: str) -> str:
     exe = shutil.which(name)
     if exe is None:
-        raise TinyKWSError(f"{name}: not found (install gcc-arm-none-eabi and qemu-system-arm)")
+        pkgs = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+        raise missing_tool(name, f"sudo apt-get install {pkgs}")
     return exe
 
 
