@@ -92,6 +92,7 @@ def test_wheel_and_sdist_carry_the_run_time_files(installed: dict) -> None:
         "tinykws/_data/firmware/kernels/conv_s8.c",
         "tinykws/_data/firmware/features/tinykws_features.c",
         "tinykws/_data/firmware/ports/qemu/mps2-an386.ld",
+        "tinykws/_data/firmware/arduino/tinykws_detector.c",
         "tinykws/_data/models/demo/model_int8.tflite",
         "tinykws/_data/models/embed-ml/model.keras",
         "tinykws/data/wordlists/es.txt",
@@ -131,6 +132,15 @@ def test_doctor_runs_from_the_installed_package(installed: dict) -> None:
     assert r.returncode == 0, r.stderr
     assert "firmware:" in r.stdout and "extra [voices]:" in r.stdout
     assert str(Path(installed["venv"]) / "bin" / "python") in r.stdout  # the installed environment's
+
+
+def test_arduino_library_of_the_shipped_model(installed: dict) -> None:
+    # `models/demo` is found inside the installed package from an empty directory
+    r = _tinykws(installed, "export", "models/demo", "--arduino-library", "demo.zip")
+    assert r.returncode == 0, r.stderr
+    names = zipfile.ZipFile(Path(installed["work"]) / "demo.zip").namelist()
+    assert "TinyKWS_demo/library.properties" in names
+    assert "TinyKWS_demo/src/tinykws_detector.c" in names
 
 
 def test_unknown_board_lists_packaged_boards(installed: dict) -> None:

@@ -124,10 +124,27 @@ def export_model_dir(model_dir: Path, out: Path | None = None) -> Path:
 def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", type=Path, help="model directory")
     p.add_argument("--out", type=Path, help="output folder (default: <model>/c)")
+    p.add_argument(
+        "--arduino-library",
+        type=Path,
+        metavar="OUT.zip",
+        help="write an Arduino library (1.5 format) with a live-detection example for the Nano 33 BLE "
+        "Sense instead (install with Add .ZIP Library or arduino-cli lib install --zip-path)",
+    )
+    p.add_argument("--board", default="nano33", help="board the library must fit (with --arduino-library)")
+    p.add_argument("--library-name", default=None, help="library name (default TinyKWS_<model>)")
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    out = export_model_dir(args.model, args.out)
+    if args.arduino_library is not None:
+        from tinykws.export.arduino import cli_run_library
+
+        if args.out is not None:
+            raise TinyKWSError("--out and --arduino-library: give one (the library is a zip file)")
+        return cli_run_library(args)
+    from tinykws.resources import find_model
+
+    out = export_model_dir(find_model(args.model), args.out)
     for f in sorted(out.iterdir()):
         print(f"wrote {f} ({f.stat().st_size} bytes)")
     return 0
