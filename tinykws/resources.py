@@ -139,7 +139,10 @@ def find_board(name_or_path: str | os.PathLike[str]) -> Path:
         if cand.is_file():
             return cand.absolute()
     known = ", ".join(list_boards()) or "(none)"
-    raise TinyKWSError(f"board '{s}': unknown board (no such file, none in ./boards); known boards: {known}")
+    raise TinyKWSError(
+        f"board '{s}': unknown board; known boards: {known} "
+        f"(and none at ./{stem}.toml or ./boards/{stem}.toml)"
+    )
 
 
 def find_model(model: str | os.PathLike[str]) -> Path:
