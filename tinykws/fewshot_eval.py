@@ -207,10 +207,12 @@ def make_stream(
     rng: np.random.Generator,
     n_other: int,
     kw_repeats: int = 2,
+    which: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A long stream: keyword and other-word clips in random order, random gaps, noise bed.
 
-    Returns (audio, keyword clip start times in seconds).
+    Returns (audio, keyword clip start times in seconds); `which`, when given, receives the
+    index into `kw_clips` of each keyword start.
     """
     items = [(True, i) for i in range(len(kw_clips)) for _ in range(kw_repeats)]
     items += [(False, int(i)) for i in rng.integers(0, len(other_clips), n_other)]
@@ -226,6 +228,8 @@ def make_stream(
         x[pos : pos + SR] += clip * 10 ** (rng.uniform(-6, 0) / 20)
         if is_kw:
             starts.append(pos / SR)
+            if which is not None:
+                which.append(i)
         pos += SR + int(gaps[k] * SR)
     bed = np.concatenate([noise[int(rng.integers(0, len(noise)))] for _ in range(total // SR + 1)])[:total]
     x += bed * rng.uniform(0.01, 0.05)
@@ -266,6 +270,49 @@ def score_detections(det: np.ndarray, starts: np.ndarray) -> tuple[int, int]:
         else:
             fa += 1
     return int(used.sum()), fa
+
+
+def word_extent(clip: np.ndarray, floor_db: float = 25.0) -> tuple[float, float]:
+    """Start and end (s, within the clip) of its speech: the 10 ms frames within `floor_db` of
+    the loudest one, as the real-speech folders' READMEs locate words."""
+    frames = clip[: len(clip) // 160 * 160].reshape(-1, 160)
+    e = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    on = np.flatnonzero(e >= e.max() - floor_db)
+    return float(on[0] * 0.01), float((on[-1] + 1) * 0.01)
+
+
+def score_detections_sww(det: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:
+    """(hits, false positives) by MLPerf Tiny's streaming-wakeword rules: a detection counts for a
+    word when it falls between the word's start and 1 s after its end; the other detections are
+    false positives, debounced over 1 s (detections within 1 s of the previous false positive
+    count once)."""
+    used = np.zeros(len(starts), bool)
+    fp = 0
+    last_fp = -1e9
+    for t in np.sort(det):
+        ok = np.flatnonzero(~used & (t >= starts) & (t <= ends + 1.0))
+        if len(ok):
+            used[ok[0]] = True
+        elif t - last_fp > 1.0:
+            fp += 1
+            last_fp = t
+    return int(used.sum()), fp
+
+
+def sweep_sww(streams: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> list[dict[str, float]]:
+    """FRR and false positives per hour per threshold by `score_detections_sww`, pooled over
+    (scores, word starts, word ends, hours) streams."""
+    rows = []
+    for th in THRESHOLDS:
+        hits = fp = n = 0
+        hours = 0.0
+        for scores, starts, ends, h in streams:
+            hh, ff = score_detections_sww(detections(scores, float(th)), starts, ends)
+            hits, fp, n, hours = hits + hh, fp + ff, n + len(starts), hours + h
+        rows.append({"threshold": float(th), "frr": 1 - hits / max(n, 1),
+                     "fa_per_hour": fp / max(hours, 1e-9), "false_accepts": fp, "keywords": n,
+                     "hours": hours})  # fmt: skip
+    return rows
 
 
 # linear up to 0.99, then 1 - 10^-k up to 1 - 1e-5: the 1 FA/h point lies where confident
@@ -648,6 +695,7 @@ def realdev_eval(
     head_options: dict[str, Any] | None = None,
     own_unknown: int = 0,
     one_speaker_shots: bool = False,
+    stream_words: int = 0,
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only).
 
@@ -655,6 +703,11 @@ def realdev_eval(
     `real_recordings`. Shots are 5 takes of one speaker, tested on the other speakers; where no
     speaker holds that many takes of a keyword (realtune/lt: about one each), one take of each of
     5 speakers, tested on the rest (unless `one_speaker_shots`, which skips such keywords).
+
+    `stream_words` > 0: per keyword, a stream of the test speakers' real clips (each of the
+    keyword's test clips once, `stream_words` of their other words, random gaps, a noise bed)
+    scored by the real-shot head, pooled over keywords: FRR at <= 1 FA/h by tinykws's sweep and
+    by MLPerf Tiny's streaming-wakeword rules (`score_detections_sww`).
 
     `own_unknown` > 0 adds a second real-shot figure: the head also gets one take of each of
     that many other words (a seeded choice) from the shot speaker, as `fewshot --unknown-clips`
@@ -671,6 +724,8 @@ def realdev_eval(
     emb_all = embedder(audio)
     bank = unknown_bank(language, [], seed, unknown_speakers)
     rows = []
+    streams: list[tuple[np.ndarray, np.ndarray, float, int]] = []
+    streams_sww: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
     for k, g in enumerate(progress(glosses, "realdev keywords", len(glosses))):
         rng = np.random.default_rng([seed, k])
         shot_spk = speakers[(seed + k) % len(speakers)]
@@ -699,6 +754,15 @@ def realdev_eval(
         pred = _says_keyword(head, embedder, emb_all, audio, test)
         row["f1_clips"] = binary_f1(is_kw, pred)
         row["precision_recall_clips"] = precision_recall(is_kw, pred)
+        if stream_words:
+            kw_clips = audio[test & (lab_a == g)]
+            srng = np.random.default_rng([seed, k, 7])
+            order: list[int] = []
+            x, starts = make_stream(kw_clips, audio[test & (lab_a != g)], noise, srng, stream_words, 1, order)
+            sc = stream_scores(head[3], head[0], head[1], x)
+            ext = np.array([word_extent(kw_clips[i]) for i in order]).reshape(-1, 2)
+            streams.append((sc, starts, len(x) / SR / 3600, stream_words))
+            streams_sww.append((sc, starts + ext[:, 0], starts + ext[:, 1], len(x) / SR / 3600))
         if own_unknown > 0:
             others = [o for o in glosses if o != g and np.any((lab_a == o) & (spk_a == shot_spk))]
             picked = [others[i] for i in rng.permutation(len(others))[:own_unknown]]
@@ -735,6 +799,25 @@ def realdev_eval(
         "resource_level": "low (%.2f h)" % (len(files) / 3600),
         "keywords": rows,
         "model": "float (head on frozen embedding)",
+        **(_real_stream_summary(streams, streams_sww) if stream_words else {}),
+    }
+
+
+def _real_stream_summary(
+    streams: list[tuple[np.ndarray, np.ndarray, float, int]],
+    streams_sww: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+) -> dict[str, Any]:
+    rows, rows_sww = sweep(streams), sweep_sww(streams_sww)
+    return {
+        "stream": {
+            "hours": float(sum(s[2] for s in streams)),
+            "keywords": int(sum(len(s[1]) for s in streams)),
+            "frr_at_1_fa_per_hour": frr_at(rows, 1.0),
+            "frr_at_mswc_fa_rate": frr_at(rows, MSWC_FA_PER_WORD, "fa_per_other_word"),
+            "sww_frr_at_1_fa_per_hour": frr_at(rows_sww, 1.0),
+            "sweep": rows,
+            "sweep_sww": rows_sww,
+        }
     }
 
 
