@@ -89,7 +89,11 @@ def _non_default(p: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """The options given that differ from their defaults, as typed: run with the defaults, the
     record's command reads the same on every machine."""
     defaults = vars(p.parse_args([]))
-    return "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != defaults[k])
+
+    def shown(v: object) -> str:
+        return " ".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    return "".join(f" --{k.replace('_', '-')} {shown(v)}" for k, v in vars(args).items() if v != defaults[k])
 
 
 TRAINED = {

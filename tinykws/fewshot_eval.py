@@ -486,8 +486,14 @@ def fewshot_eval(
     one_voice: bool = False,
     realdev_own_unknown: int = 0,
     accented_voices: bool = False,
+    teacher: str | None = None,
+    realdev_stream_words: int = 0,
 ) -> dict[str, Any]:
     """Run the protocol; writes fewshot_eval.json, fewshot_eval.md and frr_fa.png under `out`.
+
+    `teacher` (with `realdev`): the real-speech protocol again with that teacher as the frozen
+    embedding (tinykws.teacher), the ceiling beside the student. `realdev_stream_words`: real
+    speech streams in that protocol (`realdev_eval`'s `stream_words`).
 
     `one_voice`: each keyword's shots are `shots` takes of one synthetic speaker (as a user's
     own recordings are) instead of one take of each of `shots` speakers.
@@ -610,10 +616,21 @@ def fewshot_eval(
             "stream_hours": sum(st[2] for st in streams[group]),
         }
     if realdev:
+        lang = Path(realdev).name if list(Path(realdev).glob("*_splits.csv")) else "ar"
         result["realdev"] = realdev_eval(
-            embedder, Path(realdev), noise, seed, shots, copies, unknown_speakers=unknown_speakers,
-            head_options=head_options, own_unknown=realdev_own_unknown,
+            embedder, Path(realdev), noise, seed, shots, copies, language=lang,
+            unknown_speakers=unknown_speakers, head_options=head_options, own_unknown=realdev_own_unknown,
+            stream_words=realdev_stream_words,
         )  # fmt: skip
+        if teacher:
+            from tinykws.teacher import TeacherEmbedder
+
+            result["realdev_teacher"] = realdev_eval(
+                TeacherEmbedder(teacher), Path(realdev), noise, seed, shots, copies, language=lang,
+                unknown_speakers=unknown_speakers, head_options=head_options,
+                stream_words=realdev_stream_words,
+            )  # fmt: skip
+            result["realdev_teacher"]["teacher"] = teacher
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "fewshot_eval.json", json.dumps(result, indent=1, ensure_ascii=False))
@@ -958,6 +975,25 @@ def report_md(r: dict[str, Any]) -> str:
                 "(same test clips; more input than the 5-shot figure).",
                 "",
             ]
+        rt = r.get("realdev_teacher")
+        if rt:
+            pr = rt.get("mean_precision_recall_clips") or [float("nan")] * 2
+            lines += [
+                f"The teacher `{rt['teacher']}` as the frozen embedding, same protocol (host only, the "
+                f"ceiling): real shots **{_fmt(rt['mean_f1_clips'])}** (precision / recall {pr[0]:.3f} / "
+                f"{pr[1]:.3f}), --tts shots **{_fmt(rt['mean_f1_tts'])}**.",
+                "",
+            ]
+        for who, res in (("student", rd), ("teacher", rt)):
+            st = (res or {}).get("stream")
+            if st:
+                a, b = st.get("frr_at_1_fa_per_hour"), st.get("sww_frr_at_1_fa_per_hour")
+                lines += [
+                    f"Real-speech streams ({who}; {st['keywords']} keywords, {st['hours']:.2f} h): FRR at "
+                    f"<= 1 FA/h {_fmt(a['frr'] if a else None)} (sweep), "
+                    f"{_fmt(b['frr'] if b else None)} (MLPerf Tiny streaming-wakeword rules).",
+                    "",
+                ]
         extra = (" F1 (clips + own unknown) |", "---|") if own else ("", "")
         lines += [f"| keyword | word | F1 (clips) | F1 (tts) |{extra[0]}", f"|---|---|---|---|{extra[1]}"]
         for k in rd["keywords"]:
@@ -1024,6 +1060,17 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=0,
         help="also score real shots with the shot speaker's takes of this many other words as unknown",
     )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="with --realdev: also score that teacher (efficientword-net) as the frozen embedding",
+    )
+    p.add_argument(
+        "--realdev-stream-words",
+        type=int,
+        default=0,
+        help="with --realdev: per keyword, a stream of real clips with this many other words (0: none)",
+    )
     p.add_argument("--pitch-variants", type=int, default=0, help="as for `tinykws fewshot`")
     p.add_argument("--stream-negatives", type=float, default=0.0, help="as for `tinykws fewshot`")
     p.add_argument("--whiten", action="store_true", help="as for `tinykws fewshot`")
@@ -1056,6 +1103,12 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.shots < 1 or args.speakers < args.shots + 1:
         raise TinyKWSError("--speakers: must exceed --shots (shots come from distinct speakers)")
     check_head_options(args)
+    if args.teacher:
+        from tinykws.teacher import get_spec
+
+        get_spec(args.teacher)
+        if not args.realdev:
+            raise TinyKWSError("--teacher: needs --realdev (the teacher runs on the real-speech protocol)")
     if args.realdev_own_unknown < 0:
         raise TinyKWSError(f"--realdev-own-unknown: must be 0 or more, got {args.realdev_own_unknown}")
     r = fewshot_eval(
@@ -1082,6 +1135,8 @@ def cli_run(args: argparse.Namespace) -> int:
         one_voice=args.one_voice,
         realdev_own_unknown=args.realdev_own_unknown,
         accented_voices=args.accented_voices,
+        teacher=args.teacher,
+        realdev_stream_words=args.realdev_stream_words,
     )
     print(report_md(r))
     return 0
