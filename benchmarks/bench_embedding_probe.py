@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher-cache", type=Path, default=None, help="default: ~/.cache/tinykws/teacher")
     p.add_argument("--stream-words", type=int, default=0,
                    help="per keyword, a real-speech stream with this many other words (0: no streams)")
+    p.add_argument("--split", default=None,
+                   help="MSWC folders: keep one split (TEST: realtrain speakers no embedding heard)")
+    p.add_argument("--int8-keywords", type=int, default=0,
+                   help="the first N keywords of each folder also scored int8 (tinykws embeddings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_probe.md"))
     args = p.parse_args(argv)
@@ -191,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             embedder = make(name, path)
             width[name] = int(embedder(np.zeros((1, 16000), np.float32)).shape[1])
             res[str(root)][name] = realdev_eval(
-                embedder, root, noise, args.seed, 5, 40, language=lang, stream_words=args.stream_words
-            )
+                embedder, root, noise, args.seed, 5, 40, language=lang, stream_words=args.stream_words,
+                split=args.split, int8_keywords=args.int8_keywords,
+            )  # fmt: skip
         r0 = res[str(root)]
         first = r0[base]
         lines += [
@@ -214,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {trained[name]} | {width[name]} | "
                 f"{r['mean_f1_clips']:.3f} | {pr[0]:.3f} / {pr[1]:.3f} | {tts} | {diff} | {_stream_cell(r)} |"
             )
+        for name, r in r0.items():
+            q = r.get("int8")
+            if q:
+                lines.append(
+                    f"\n`{name}` int8 (tflite_micro) on the first {q['keywords']} keywords: F1 "
+                    f"{q['mean_f1_int8']:.3f} against {q['mean_f1_float_same']:.3f} float."
+                )
         if args.stream_words:
             st = first["stream"]
             hours = f"{st['hours']:.2f}"

@@ -643,12 +643,16 @@ def fewshot_eval(
 # --------------------------------------------------------------------------- real speech
 
 
-def real_recordings(root: Path) -> tuple[list[Path], list[str], list[str], dict[str, str]]:
+def real_recordings(
+    root: Path, split: str | None = None
+) -> tuple[list[Path], list[str], list[str], dict[str, str]]:
     """(files, keyword, speaker, native word per keyword) of a real-speech folder.
 
     Two layouts: a folder per keyword whose files are named `<speaker>_..._<take>` with an
     optional words.tsv of native words (realdev), or an MSWC language folder with
-    `<lang>_splits.csv`, whose WORD is already the native word (realtune, realtrain).
+    `<lang>_splits.csv`, whose WORD is already the native word (realtune, realtrain). `split`
+    (TRAIN, DEV or TEST) keeps one split of an MSWC folder: realtrain's TEST speakers are the
+    ones a distilled embedding never heard.
     """
     if not root.is_dir():
         raise TinyKWSError(f"--realdev: {root} not found")
@@ -661,6 +665,8 @@ def real_recordings(root: Path) -> tuple[list[Path], list[str], list[str], dict[
     if splits:
         with splits[0].open(encoding="utf-8") as f:
             for r in csv.DictReader(f):
+                if split and r["SET"].upper() != split.upper():
+                    continue
                 p = root / "clips" / r["LINK"]
                 if p.suffix.lower() in exts and p.is_file():
                     files.append(p)
@@ -713,6 +719,8 @@ def realdev_eval(
     own_unknown: int = 0,
     one_speaker_shots: bool = False,
     stream_words: int = 0,
+    split: str | None = None,
+    int8_keywords: int = 0,
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only).
 
@@ -726,6 +734,9 @@ def realdev_eval(
     scored by the real-shot head, pooled over keywords: FRR at <= 1 FA/h by tinykws's sweep and
     by MLPerf Tiny's streaming-wakeword rules (`score_detections_sww`).
 
+    `int8_keywords` > 0: the first that many keywords are also scored as int8 (embedding and
+    head quantized, run in tflite_micro) beside their float F1. `split`: see `real_recordings`.
+
     `own_unknown` > 0 adds a second real-shot figure: the head also gets one take of each of
     that many other words (a seeded choice) from the shot speaker, as `fewshot --unknown-clips`
     would; the test clips (the other speakers') are the same.
@@ -733,7 +744,7 @@ def realdev_eval(
     from tinykws.audio import fix_length, load_audio
     from tinykws.fewshot import tts_shots, unknown_bank, without_keyword_like
 
-    files, lab, spk, native = real_recordings(root)
+    files, lab, spk, native = real_recordings(root, split)
     audio = np.stack([fix_length(load_audio(p, quiet=True)) for p in progress(files, "realdev", len(files))])
     lab_a, spk_a = np.array(lab), np.array(spk)
     glosses = sorted(set(lab))
@@ -771,6 +782,8 @@ def realdev_eval(
         pred = _says_keyword(head, embedder, emb_all, audio, test)
         row["f1_clips"] = binary_f1(is_kw, pred)
         row["precision_recall_clips"] = precision_recall(is_kw, pred)
+        if len(rows) < int8_keywords and hasattr(head[3], "classifier"):
+            row["f1_clips_int8"] = _int8_f1(head[3], head[0], head[1], head[2], audio[test], is_kw)
         if stream_words:
             kw_clips = audio[test & (lab_a == g)]
             srng = np.random.default_rng([seed, k, 7])
@@ -809,6 +822,7 @@ def realdev_eval(
         "speakers": speakers,
         "clips": len(files),
         "mean_f1_clips": float(np.mean(f_c)) if f_c else None,
+        "int8": _real_int8_summary(rows),
         "mean_f1_tts": float(np.mean(f_t)) if f_t else None,
         "mean_precision_recall_clips": _mean_pair([r["precision_recall_clips"] for r in rows]),
         "own_unknown_words": own_unknown,
@@ -817,6 +831,17 @@ def realdev_eval(
         "keywords": rows,
         "model": "float (head on frozen embedding)",
         **(_real_stream_summary(streams, streams_sww) if stream_words else {}),
+    }
+
+
+def _real_int8_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    q = [r for r in rows if "f1_clips_int8" in r]
+    if not q:
+        return None
+    return {
+        "keywords": len(q),
+        "mean_f1_int8": float(np.mean([r["f1_clips_int8"] for r in q])),
+        "mean_f1_float_same": float(np.mean([r["f1_clips"] for r in q])),
     }
 
 
