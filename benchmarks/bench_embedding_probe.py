@@ -89,7 +89,11 @@ def _non_default(p: argparse.ArgumentParser, args: argparse.Namespace) -> str:
     """The options given that differ from their defaults, as typed: run with the defaults, the
     record's command reads the same on every machine."""
     defaults = vars(p.parse_args([]))
-    return "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v != defaults[k])
+
+    def shown(v: object) -> str:
+        return " ".join(map(str, v)) if isinstance(v, list) else str(v)
+
+    return "".join(f" --{k.replace('_', '-')} {shown(v)}" for k, v in vars(args).items() if v != defaults[k])
 
 
 TRAINED = {
@@ -111,6 +115,17 @@ def _parse_arms(spec: list[str]) -> list[tuple[str, str | None]]:
     return out
 
 
+def _stream_cell(r: dict[str, object]) -> str:
+    st = r.get("stream")
+    if not st:
+        return "-"
+
+    def frr(row: object) -> str:
+        return f"{row['frr']:.2f}" if row else "n/a"  # type: ignore[index]
+
+    return f"{frr(st['frr_at_1_fa_per_hour'])} / {frr(st['sww_frr_at_1_fa_per_hour'])}"  # type: ignore[index]
+
+
 def main(argv: list[str] | None = None) -> int:
     from tinykws.demo import shared_dir
     from tinykws.fewshot import DEFAULT_EMBEDDING
@@ -126,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         "--reference", type=Path, default=shared_dir() / "peers" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
     )
     p.add_argument("--teacher-cache", type=Path, default=None, help="default: ~/.cache/tinykws/teacher")
+    p.add_argument("--stream-words", type=int, default=0,
+                   help="per keyword, a real-speech stream with this many other words (0: no streams)")
+    p.add_argument("--split", default=None,
+                   help="MSWC folders: keep one split (TEST: realtrain speakers no embedding heard)")
+    p.add_argument("--int8-keywords", type=int, default=0,
+                   help="the first N keywords of each folder also scored int8 (tinykws embeddings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/embedding_probe.md"))
     args = p.parse_args(argv)
@@ -173,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in progress(arms, f"embeddings on {root.name}", len(arms)):
             embedder = make(name, path)
             width[name] = int(embedder(np.zeros((1, 16000), np.float32)).shape[1])
-            res[str(root)][name] = realdev_eval(embedder, root, noise, args.seed, 5, 40, language=lang)
+            res[str(root)][name] = realdev_eval(
+                embedder, root, noise, args.seed, 5, 40, language=lang, stream_words=args.stream_words,
+                split=args.split, int8_keywords=args.int8_keywords,
+            )  # fmt: skip
         r0 = res[str(root)]
         first = r0[base]
         lines += [
@@ -182,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(first['keywords'])} keywords",
             "",
             "| embedding | trained on | width | F1, real shots | precision / recall | F1, tts shots | "
-            f"paired vs {base} (better / worse) |",
-            "|---|---|---|---|---|---|---|",
+            f"paired vs {base} (better / worse) | stream FRR at 1 FA/h: sweep / MLPerf SWW rules |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         f1 = {n: {k["keyword"]: k["f1_clips"] for k in r["keywords"]} for n, r in r0.items()}
         for name, r in r0.items():
@@ -193,8 +217,19 @@ def main(argv: list[str] | None = None) -> int:
             tts = f"{r['mean_f1_tts']:.3f}" if r["mean_f1_tts"] is not None else "-"
             lines.append(
                 f"| {name} | {trained[name]} | {width[name]} | "
-                f"{r['mean_f1_clips']:.3f} | {pr[0]:.3f} / {pr[1]:.3f} | {tts} | {diff} |"
+                f"{r['mean_f1_clips']:.3f} | {pr[0]:.3f} / {pr[1]:.3f} | {tts} | {diff} | {_stream_cell(r)} |"
             )
+        for name, r in r0.items():
+            q = r.get("int8")
+            if q:
+                lines.append(
+                    f"\n`{name}` int8 (tflite_micro) on the first {q['keywords']} keywords: F1 "
+                    f"{q['mean_f1_int8']:.3f} against {q['mean_f1_float_same']:.3f} float."
+                )
+        if args.stream_words:
+            st = first["stream"]
+            hours = f"{st['hours']:.2f}"
+            lines.append(f"\nStreams: {st['keywords']} keyword occurrences in {hours} h of real speech.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, "\n".join(lines) + "\n")
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(res, indent=1, ensure_ascii=False))

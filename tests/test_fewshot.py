@@ -499,3 +499,31 @@ def test_protocol_finetune_tunes_a_copy_and_scores_through_it(tmp_path, tiny_emb
     (row,) = r["keywords"]
     assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["f1_int8"] <= 1.0
     assert r["head_options"]["finetune_epochs"] == 1 and r["seen"]["stream_sweep"]
+
+
+def test_realdev_streams_and_int8_keep_the_clip_figures(tmp_path, tiny_embedding):
+    """realdev_eval with real-speech streams and int8 scoring: the clip F1s are those without
+    them; the streams give both the sweep's and MLPerf Tiny's streaming-wakeword points; int8 is
+    scored through tflite_micro for the first keyword only."""
+    from tinykws.fewshot_eval import load_embedder, realdev_eval
+
+    root = tmp_path / "rd"
+    for g, gloss in enumerate(("one", "two", "three")):
+        (root / gloss).mkdir(parents=True)
+        for spk in ("s1", "s2"):
+            for t in range(6):
+                clip = _word(100 * g + 10 * len(spk) + t + (spk == "s2") * 7)
+                write_wav(root / gloss / f"{spk}_{t}.wav", clip)
+    emb = load_embedder(tiny_embedding)
+    noise = np.zeros((4, SR), np.float32)
+    base = realdev_eval(emb, root, noise, 0, 5, 4, language="de", unknown_speakers=2)
+    more = realdev_eval(emb, root, noise, 0, 5, 4, language="de", unknown_speakers=2, stream_words=5,
+                        int8_keywords=1)  # fmt: skip
+    assert [r["f1_clips"] for r in base["keywords"]] == [r["f1_clips"] for r in more["keywords"]]
+    assert "stream" not in base and base["int8"] is None
+    st = more["stream"]
+    assert st["keywords"] == 3 * 6 and st["hours"] > 0  # each test clip of each keyword once
+    assert len(st["sweep_sww"]) == len(st["sweep"]) > 10
+    assert all(0.0 <= row["frr"] <= 1.0 for row in st["sweep_sww"])
+    assert more["int8"]["keywords"] == 1 and "f1_clips_int8" in more["keywords"][0]
+    assert "f1_clips_int8" not in more["keywords"][1]

@@ -150,3 +150,53 @@ def test_compare_results_pairs_keywords_and_gives_the_standard_error():
         compare_results(_result(base), _result(other, protocol="q"))
     with pytest.raises(TinyKWSError, match="no keyword"):
         paired_difference({"a": 1.0}, {"b": 1.0})
+
+
+def test_real_recordings_reads_both_layouts(tmp_path):
+    """realdev's folder-per-keyword layout and an MSWC language folder (realtune) give the same
+    kind of listing: files, keyword, speaker, native word."""
+    import soundfile as sf
+    from tonecorpus import make_mswc
+
+    from tinykws.fewshot_eval import real_recordings
+
+    root = make_mswc(tmp_path / "m", lang="lt", speakers=3, takes=1)
+    files, lab, spk, native = real_recordings(root / "lt")
+    assert len(files) == 3 * 7 and all(f.is_file() for f in files)
+    assert set(spk) == {"spk00", "spk01", "spk02"} and native["yes"] == "yes"
+    folder = tmp_path / "f"
+    for g, s in (("one", "a1"), ("one", "b2"), ("two", "a1")):
+        (folder / g).mkdir(parents=True, exist_ok=True)
+        sf.write(folder / g / f"{s}_NO_0.flac", np.zeros(16000, np.float32), 16000)
+    (folder / "words.tsv").write_text("label\tarabic\tipa\none\tواحد\twaːħid\n")
+    files, lab, spk, native = real_recordings(folder)
+    assert lab == ["one", "one", "two"] and spk == ["a1", "b2", "a1"] and native == {"one": "واحد"}
+
+
+def test_shots_of_speakers_takes_one_take_each():
+    from tinykws.fewshot_eval import _shots_of_speakers
+
+    spk = np.array(["a", "a", "b", "c", "c", "d", "e", "f"])
+    is_kw = np.array([True, True, True, False, True, True, True, True])
+    speakers = ["a", "b", "c", "d", "e", "f"]
+    idx = _shots_of_speakers(is_kw, spk, speakers, 2, 5, np.random.default_rng(0))
+    assert list(spk[idx]) == ["c", "d", "e", "f", "a"] and is_kw[idx].all()
+    assert _shots_of_speakers(is_kw, spk, speakers, 0, 7, np.random.default_rng(0)) is None
+
+
+def test_streaming_wakeword_rules():
+    """MLPerf Tiny's streaming-wakeword scoring: a hit from the word's start to 1 s after its
+    end; other detections are false positives, debounced over 1 s."""
+    from tinykws.fewshot_eval import score_detections_sww, word_extent
+
+    starts, ends = np.array([10.0, 30.0]), np.array([10.6, 30.5])
+    det = np.array([9.9, 10.2, 11.5, 20.0, 20.8, 22.5, 31.6])
+    # 9.9 is before the word: FP. 10.2 hits. 11.5 is inside the window but the word is taken:
+    # FP (1.6 s after the last FP). 20.0 FP, 20.8 debounced (0.8 s later), 22.5 FP. 31.6 is
+    # 1.1 s after the second word's end: FP, and that word is missed.
+    hits, fp = score_detections_sww(det, starts, ends)
+    assert hits == 1 and fp == 5
+    clip = np.zeros(16000, np.float32)
+    clip[4000:9000] = 0.5 * np.sin(np.arange(5000))
+    a, b = word_extent(clip)
+    assert abs(a - 0.25) <= 0.01 and abs(b - 0.5625) <= 0.01

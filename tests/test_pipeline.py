@@ -377,3 +377,42 @@ def test_prior_correction_is_the_uncorrected_model_plus_the_bias_shift(corpus, t
     lb = tf.keras.models.load_model(b / "model.keras").get_layer("logits").get_weights()
     assert np.array_equal(la[0], lb[0])
     assert np.allclose(lb[1] - la[1], want, atol=1e-6)
+
+
+def test_train_on_a_frozen_embedding(corpus, tmp_path):
+    """`train --embedding DIR --backbone frozen`: the embedding's layers and a new head; the
+    embedding's weights leave training as they came, and the model directory says what it
+    started from. The int8 path is the same as for a DS-CNN from scratch."""
+    import numpy as np
+
+    from tinykws.pretrain import embedding_model, load_embedding
+
+    emb_dir = Path(__file__).resolve().parents[1] / "models" / "embed-ml"
+    out = tmp_path / "on_emb"
+    rc = cli.main(["train", "--data", str(corpus), "--language", "en", "--keywords", KEYWORDS,
+                   "--embedding", str(emb_dir), "--backbone", "frozen", "--epochs", "2",
+                   "--batch-size", "64", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    meta = json.loads((out / "tinykws.json").read_text())
+    assert meta["model"]["embedding"]["backbone"] == "frozen"
+    assert meta["model"]["embedding"]["name"] == "embed-ml"
+    assert meta["metrics"]["int8"]["top1"] > 0.3  # above chance (1/6) after 2 epochs on tones
+    import tensorflow as tf
+
+    trained = tf.keras.models.load_model(out / "model.keras")
+    orig, _ = load_embedding(emb_dir)
+    orig = embedding_model(orig)
+    for layer in orig.layers:
+        for a, b in zip(layer.get_weights(), trained.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert trained.get_layer("logits").output.shape[-1] == 6
+
+
+def test_train_embedding_bad_input(corpus, tmp_path, capsys):
+    out = tmp_path / "x"
+    rc = cli.main(["train", "--data", str(corpus), "--keywords", KEYWORDS, "--embedding", str(tmp_path),
+                   "--out", str(out)])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--embedding" in err and "not an embedding model directory" in err
+    assert not out.exists() and not (tmp_path / ".x.ckpt").exists()

@@ -131,7 +131,10 @@ def build_pool(
         a, idx, sk = load_clips(clips)
         skipped += sk
         kept = [clips[i] for i in idx]
-        parts.append((a, kind, [f"{c.language}:{c.word}" for c in kept], [c.split for c in kept]))
+        # synthetic speakers are never measured here: all of them train; real dev speakers are
+        # kept apart to score the student against the teacher on unheard real voices
+        splits = [c.split if kind == "real" else "train" for c in kept]
+        parts.append((a, kind, [f"{c.language}:{c.word}" for c in kept], splits))
     rng = np.random.default_rng(seed)
     real_train = [p[0][np.array(p[3]) == "train"] for p in parts if p[1] == "real"]
     if unlabelled and real_train and sum(len(r) for r in real_train) >= 2:
@@ -233,6 +236,8 @@ def distill(
     from tinykws.teacher import Teacher, TeacherCache
 
     out = Path(out)
+    if not synthetic and not real:
+        raise TinyKWSError("distill: the pool holds no audio (give --synthetic and/or --real corpora)")
     t_model = Teacher(teacher)  # before reading any audio: a missing extra fails at once
     pool = build_pool([Path(p) for p in synthetic or []], [Path(p) for p in real or []],
                       unlabelled, noise_clips, seed, max_per_root)  # fmt: skip

@@ -207,10 +207,12 @@ def make_stream(
     rng: np.random.Generator,
     n_other: int,
     kw_repeats: int = 2,
+    which: list[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A long stream: keyword and other-word clips in random order, random gaps, noise bed.
 
-    Returns (audio, keyword clip start times in seconds).
+    Returns (audio, keyword clip start times in seconds); `which`, when given, receives the
+    index into `kw_clips` of each keyword start.
     """
     items = [(True, i) for i in range(len(kw_clips)) for _ in range(kw_repeats)]
     items += [(False, int(i)) for i in rng.integers(0, len(other_clips), n_other)]
@@ -226,6 +228,8 @@ def make_stream(
         x[pos : pos + SR] += clip * 10 ** (rng.uniform(-6, 0) / 20)
         if is_kw:
             starts.append(pos / SR)
+            if which is not None:
+                which.append(i)
         pos += SR + int(gaps[k] * SR)
     bed = np.concatenate([noise[int(rng.integers(0, len(noise)))] for _ in range(total // SR + 1)])[:total]
     x += bed * rng.uniform(0.01, 0.05)
@@ -266,6 +270,49 @@ def score_detections(det: np.ndarray, starts: np.ndarray) -> tuple[int, int]:
         else:
             fa += 1
     return int(used.sum()), fa
+
+
+def word_extent(clip: np.ndarray, floor_db: float = 25.0) -> tuple[float, float]:
+    """Start and end (s, within the clip) of its speech: the 10 ms frames within `floor_db` of
+    the loudest one, as the real-speech folders' READMEs locate words."""
+    frames = clip[: len(clip) // 160 * 160].reshape(-1, 160)
+    e = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    on = np.flatnonzero(e >= e.max() - floor_db)
+    return float(on[0] * 0.01), float((on[-1] + 1) * 0.01)
+
+
+def score_detections_sww(det: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:
+    """(hits, false positives) by MLPerf Tiny's streaming-wakeword rules: a detection counts for a
+    word when it falls between the word's start and 1 s after its end; the other detections are
+    false positives, debounced over 1 s (detections within 1 s of the previous false positive
+    count once)."""
+    used = np.zeros(len(starts), bool)
+    fp = 0
+    last_fp = -1e9
+    for t in np.sort(det):
+        ok = np.flatnonzero(~used & (t >= starts) & (t <= ends + 1.0))
+        if len(ok):
+            used[ok[0]] = True
+        elif t - last_fp > 1.0:
+            fp += 1
+            last_fp = t
+    return int(used.sum()), fp
+
+
+def sweep_sww(streams: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> list[dict[str, float]]:
+    """FRR and false positives per hour per threshold by `score_detections_sww`, pooled over
+    (scores, word starts, word ends, hours) streams."""
+    rows = []
+    for th in THRESHOLDS:
+        hits = fp = n = 0
+        hours = 0.0
+        for scores, starts, ends, h in streams:
+            hh, ff = score_detections_sww(detections(scores, float(th)), starts, ends)
+            hits, fp, n, hours = hits + hh, fp + ff, n + len(starts), hours + h
+        rows.append({"threshold": float(th), "frr": 1 - hits / max(n, 1),
+                     "fa_per_hour": fp / max(hours, 1e-9), "false_accepts": fp, "keywords": n,
+                     "hours": hours})  # fmt: skip
+    return rows
 
 
 # linear up to 0.99, then 1 - 10^-k up to 1 - 1e-5: the 1 FA/h point lies where confident
@@ -439,8 +486,14 @@ def fewshot_eval(
     one_voice: bool = False,
     realdev_own_unknown: int = 0,
     accented_voices: bool = False,
+    teacher: str | None = None,
+    realdev_stream_words: int = 0,
 ) -> dict[str, Any]:
     """Run the protocol; writes fewshot_eval.json, fewshot_eval.md and frr_fa.png under `out`.
+
+    `teacher` (with `realdev`): the real-speech protocol again with that teacher as the frozen
+    embedding (tinykws.teacher), the ceiling beside the student. `realdev_stream_words`: real
+    speech streams in that protocol (`realdev_eval`'s `stream_words`).
 
     `one_voice`: each keyword's shots are `shots` takes of one synthetic speaker (as a user's
     own recordings are) instead of one take of each of `shots` speakers.
@@ -563,10 +616,21 @@ def fewshot_eval(
             "stream_hours": sum(st[2] for st in streams[group]),
         }
     if realdev:
+        lang = Path(realdev).name if list(Path(realdev).glob("*_splits.csv")) else "ar"
         result["realdev"] = realdev_eval(
-            embedder, Path(realdev), noise, seed, shots, copies, unknown_speakers=unknown_speakers,
-            head_options=head_options, own_unknown=realdev_own_unknown,
+            embedder, Path(realdev), noise, seed, shots, copies, language=lang,
+            unknown_speakers=unknown_speakers, head_options=head_options, own_unknown=realdev_own_unknown,
+            stream_words=realdev_stream_words,
         )  # fmt: skip
+        if teacher:
+            from tinykws.teacher import TeacherEmbedder
+
+            result["realdev_teacher"] = realdev_eval(
+                TeacherEmbedder(teacher), Path(realdev), noise, seed, shots, copies, language=lang,
+                unknown_speakers=unknown_speakers, head_options=head_options,
+                stream_words=realdev_stream_words,
+            )  # fmt: skip
+            result["realdev_teacher"]["teacher"] = teacher
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "fewshot_eval.json", json.dumps(result, indent=1, ensure_ascii=False))
@@ -579,12 +643,16 @@ def fewshot_eval(
 # --------------------------------------------------------------------------- real speech
 
 
-def real_recordings(root: Path) -> tuple[list[Path], list[str], list[str], dict[str, str]]:
+def real_recordings(
+    root: Path, split: str | None = None
+) -> tuple[list[Path], list[str], list[str], dict[str, str]]:
     """(files, keyword, speaker, native word per keyword) of a real-speech folder.
 
     Two layouts: a folder per keyword whose files are named `<speaker>_..._<take>` with an
     optional words.tsv of native words (realdev), or an MSWC language folder with
-    `<lang>_splits.csv`, whose WORD is already the native word (realtune, realtrain).
+    `<lang>_splits.csv`, whose WORD is already the native word (realtune, realtrain). `split`
+    (TRAIN, DEV or TEST) keeps one split of an MSWC folder: realtrain's TEST speakers are the
+    ones a distilled embedding never heard.
     """
     if not root.is_dir():
         raise TinyKWSError(f"--realdev: {root} not found")
@@ -597,6 +665,8 @@ def real_recordings(root: Path) -> tuple[list[Path], list[str], list[str], dict[
     if splits:
         with splits[0].open(encoding="utf-8") as f:
             for r in csv.DictReader(f):
+                if split and r["SET"].upper() != split.upper():
+                    continue
                 p = root / "clips" / r["LINK"]
                 if p.suffix.lower() in exts and p.is_file():
                     files.append(p)
@@ -648,6 +718,9 @@ def realdev_eval(
     head_options: dict[str, Any] | None = None,
     own_unknown: int = 0,
     one_speaker_shots: bool = False,
+    stream_words: int = 0,
+    split: str | None = None,
+    int8_keywords: int = 0,
 ) -> dict[str, Any]:
     """Real recordings in a language the embedding never heard (measurement only).
 
@@ -656,6 +729,14 @@ def realdev_eval(
     speaker holds that many takes of a keyword (realtune/lt: about one each), one take of each of
     5 speakers, tested on the rest (unless `one_speaker_shots`, which skips such keywords).
 
+    `stream_words` > 0: per keyword, a stream of the test speakers' real clips (each of the
+    keyword's test clips once, `stream_words` of their other words, random gaps, a noise bed)
+    scored by the real-shot head, pooled over keywords: FRR at <= 1 FA/h by tinykws's sweep and
+    by MLPerf Tiny's streaming-wakeword rules (`score_detections_sww`).
+
+    `int8_keywords` > 0: the first that many keywords are also scored as int8 (embedding and
+    head quantized, run in tflite_micro) beside their float F1. `split`: see `real_recordings`.
+
     `own_unknown` > 0 adds a second real-shot figure: the head also gets one take of each of
     that many other words (a seeded choice) from the shot speaker, as `fewshot --unknown-clips`
     would; the test clips (the other speakers') are the same.
@@ -663,7 +744,7 @@ def realdev_eval(
     from tinykws.audio import fix_length, load_audio
     from tinykws.fewshot import tts_shots, unknown_bank, without_keyword_like
 
-    files, lab, spk, native = real_recordings(root)
+    files, lab, spk, native = real_recordings(root, split)
     audio = np.stack([fix_length(load_audio(p, quiet=True)) for p in progress(files, "realdev", len(files))])
     lab_a, spk_a = np.array(lab), np.array(spk)
     glosses = sorted(set(lab))
@@ -671,6 +752,8 @@ def realdev_eval(
     emb_all = embedder(audio)
     bank = unknown_bank(language, [], seed, unknown_speakers)
     rows = []
+    streams: list[tuple[np.ndarray, np.ndarray, float, int]] = []
+    streams_sww: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
     for k, g in enumerate(progress(glosses, "realdev keywords", len(glosses))):
         rng = np.random.default_rng([seed, k])
         shot_spk = speakers[(seed + k) % len(speakers)]
@@ -699,6 +782,17 @@ def realdev_eval(
         pred = _says_keyword(head, embedder, emb_all, audio, test)
         row["f1_clips"] = binary_f1(is_kw, pred)
         row["precision_recall_clips"] = precision_recall(is_kw, pred)
+        if len(rows) < int8_keywords and hasattr(head[3], "classifier"):
+            row["f1_clips_int8"] = _int8_f1(head[3], head[0], head[1], head[2], audio[test], is_kw)
+        if stream_words:
+            kw_clips = audio[test & (lab_a == g)]
+            srng = np.random.default_rng([seed, k, 7])
+            order: list[int] = []
+            x, starts = make_stream(kw_clips, audio[test & (lab_a != g)], noise, srng, stream_words, 1, order)
+            sc = stream_scores(head[3], head[0], head[1], x)
+            ext = np.array([word_extent(kw_clips[i]) for i in order]).reshape(-1, 2)
+            streams.append((sc, starts, len(x) / SR / 3600, stream_words))
+            streams_sww.append((sc, starts + ext[:, 0], starts + ext[:, 1], len(x) / SR / 3600))
         if own_unknown > 0:
             others = [o for o in glosses if o != g and np.any((lab_a == o) & (spk_a == shot_spk))]
             picked = [others[i] for i in rng.permutation(len(others))[:own_unknown]]
@@ -728,6 +822,7 @@ def realdev_eval(
         "speakers": speakers,
         "clips": len(files),
         "mean_f1_clips": float(np.mean(f_c)) if f_c else None,
+        "int8": _real_int8_summary(rows),
         "mean_f1_tts": float(np.mean(f_t)) if f_t else None,
         "mean_precision_recall_clips": _mean_pair([r["precision_recall_clips"] for r in rows]),
         "own_unknown_words": own_unknown,
@@ -735,6 +830,36 @@ def realdev_eval(
         "resource_level": "low (%.2f h)" % (len(files) / 3600),
         "keywords": rows,
         "model": "float (head on frozen embedding)",
+        **(_real_stream_summary(streams, streams_sww) if stream_words else {}),
+    }
+
+
+def _real_int8_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    q = [r for r in rows if "f1_clips_int8" in r]
+    if not q:
+        return None
+    return {
+        "keywords": len(q),
+        "mean_f1_int8": float(np.mean([r["f1_clips_int8"] for r in q])),
+        "mean_f1_float_same": float(np.mean([r["f1_clips"] for r in q])),
+    }
+
+
+def _real_stream_summary(
+    streams: list[tuple[np.ndarray, np.ndarray, float, int]],
+    streams_sww: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+) -> dict[str, Any]:
+    rows, rows_sww = sweep(streams), sweep_sww(streams_sww)
+    return {
+        "stream": {
+            "hours": float(sum(s[2] for s in streams)),
+            "keywords": int(sum(len(s[1]) for s in streams)),
+            "frr_at_1_fa_per_hour": frr_at(rows, 1.0),
+            "frr_at_mswc_fa_rate": frr_at(rows, MSWC_FA_PER_WORD, "fa_per_other_word"),
+            "sww_frr_at_1_fa_per_hour": frr_at(rows_sww, 1.0),
+            "sweep": rows,
+            "sweep_sww": rows_sww,
+        }
     }
 
 
@@ -875,6 +1000,25 @@ def report_md(r: dict[str, Any]) -> str:
                 "(same test clips; more input than the 5-shot figure).",
                 "",
             ]
+        rt = r.get("realdev_teacher")
+        if rt:
+            pr = rt.get("mean_precision_recall_clips") or [float("nan")] * 2
+            lines += [
+                f"The teacher `{rt['teacher']}` as the frozen embedding, same protocol (host only, the "
+                f"ceiling): real shots **{_fmt(rt['mean_f1_clips'])}** (precision / recall {pr[0]:.3f} / "
+                f"{pr[1]:.3f}), --tts shots **{_fmt(rt['mean_f1_tts'])}**.",
+                "",
+            ]
+        for who, res in (("student", rd), ("teacher", rt)):
+            st = (res or {}).get("stream")
+            if st:
+                a, b = st.get("frr_at_1_fa_per_hour"), st.get("sww_frr_at_1_fa_per_hour")
+                lines += [
+                    f"Real-speech streams ({who}; {st['keywords']} keywords, {st['hours']:.2f} h): FRR at "
+                    f"<= 1 FA/h {_fmt(a['frr'] if a else None)} (sweep), "
+                    f"{_fmt(b['frr'] if b else None)} (MLPerf Tiny streaming-wakeword rules).",
+                    "",
+                ]
         extra = (" F1 (clips + own unknown) |", "---|") if own else ("", "")
         lines += [f"| keyword | word | F1 (clips) | F1 (tts) |{extra[0]}", f"|---|---|---|---|{extra[1]}"]
         for k in rd["keywords"]:
@@ -941,6 +1085,17 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         default=0,
         help="also score real shots with the shot speaker's takes of this many other words as unknown",
     )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="with --realdev: also score that teacher (efficientword-net) as the frozen embedding",
+    )
+    p.add_argument(
+        "--realdev-stream-words",
+        type=int,
+        default=0,
+        help="with --realdev: per keyword, a stream of real clips with this many other words (0: none)",
+    )
     p.add_argument("--pitch-variants", type=int, default=0, help="as for `tinykws fewshot`")
     p.add_argument("--stream-negatives", type=float, default=0.0, help="as for `tinykws fewshot`")
     p.add_argument("--whiten", action="store_true", help="as for `tinykws fewshot`")
@@ -973,6 +1128,12 @@ def cli_run(args: argparse.Namespace) -> int:
     if args.shots < 1 or args.speakers < args.shots + 1:
         raise TinyKWSError("--speakers: must exceed --shots (shots come from distinct speakers)")
     check_head_options(args)
+    if args.teacher:
+        from tinykws.teacher import get_spec
+
+        get_spec(args.teacher)
+        if not args.realdev:
+            raise TinyKWSError("--teacher: needs --realdev (the teacher runs on the real-speech protocol)")
     if args.realdev_own_unknown < 0:
         raise TinyKWSError(f"--realdev-own-unknown: must be 0 or more, got {args.realdev_own_unknown}")
     r = fewshot_eval(
@@ -999,6 +1160,8 @@ def cli_run(args: argparse.Namespace) -> int:
         one_voice=args.one_voice,
         realdev_own_unknown=args.realdev_own_unknown,
         accented_voices=args.accented_voices,
+        teacher=args.teacher,
+        realdev_stream_words=args.realdev_stream_words,
     )
     print(report_md(r))
     return 0

@@ -32,7 +32,10 @@ import numpy as np
 from tinykws.errors import TinyKWSError
 from tinykws.progress import progress
 
-EXTRA_HINT = "install the teachers extra: pip install 'tinykws[teachers]' (see tinykws doctor)"
+EXTRA_HINT = (
+    "install the teachers extra: pip install 'tinykws[teachers]' && "
+    "pip install --no-deps efficientword-net==1.0.5"
+)
 
 
 @dataclass(frozen=True)
