@@ -177,6 +177,9 @@ def extras() -> dict[str, list[str]]:
             found.setdefault(m.group(1), []).append(req.split(";", 1)[0].strip())
     for name, specs in EXTRAS_FALLBACK.items():
         found.setdefault(name, list(specs))
+    # the teacher wheel is installed apart (--no-deps), so the extra's metadata cannot list it
+    if not any(s.startswith("efficientword-net") for s in found.get("teachers", [])):
+        found.setdefault("teachers", []).append("efficientword-net==1.0.5")
     return found
 
 
