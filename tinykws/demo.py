@@ -54,6 +54,10 @@ class DemoConfig:
     eval_unknown_share: float = 0.1
     prior_correction: bool = True
     seed: int = 0
+    # the classifier starts from this pretrained embedding (a shipped model name or a directory)
+    # with a new head; None trains a DS-CNN from scratch
+    embedding: str | None = None
+    backbone: str = "finetune"
 
 
 def synthesize_demo_corpus(cfg: DemoConfig) -> Path:
@@ -88,7 +92,18 @@ def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
         eval_unknown_share=cfg.eval_unknown_share,
         prior_correction=cfg.prior_correction,
         seed=cfg.seed,
+        embedding=_embedding_dir(cfg.embedding),
+        backbone=cfg.backbone,
     )
+
+
+def _embedding_dir(name: str | None) -> str | None:
+    """A shipped embedding's name or a directory, as a path (None: from scratch)."""
+    if not name or name == "none":
+        return None
+    from tinykws.resources import find_model
+
+    return str(find_model(name))
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -140,10 +155,13 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speakers", type=int, default=d.speakers, help="English synthetic speakers")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--embedding", default=d.embedding or "none",
+                   help="pretrained embedding the classifier starts from (name or directory; none: scratch)")
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    cfg = DemoConfig(out=args.out, work=args.work, speakers=args.speakers, epochs=args.epochs, seed=args.seed)
+    cfg = DemoConfig(out=args.out, work=args.work, speakers=args.speakers, epochs=args.epochs, seed=args.seed,
+                     embedding=None if args.embedding == "none" else args.embedding)  # fmt: skip
     s = run_demo(cfg)
     m = s["synthetic_test"]
     f, q = m["float"]["top1"], m["int8"]["top1"]

@@ -876,6 +876,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if not 0.0 <= args.hard_negatives <= 1.0:
         raise TinyKWSError(f"--hard-negatives: must be between 0 and 1, got {args.hard_negatives}")
     need = ("model.keras", "tinykws.json")
+    if args.embedding and args.embedding != "none":
+        from tinykws.resources import find_model
+
+        args.embedding = str(find_model(args.embedding))
+    else:
+        args.embedding = None
     if args.embedding and not all((Path(args.embedding) / f).is_file() for f in need):
         raise TinyKWSError(
             f"--embedding: {args.embedding} is not an embedding model directory (needs {', '.join(need)})"
