@@ -118,6 +118,9 @@ def test_distill_tiny_with_a_stand_in_teacher(tmp_path, monkeypatch):
     meta = json.loads((out / "tinykws.json").read_text())
     assert meta["kind"] == "embedding" and meta["embedding_dim"] == 8
     assert meta["teacher"]["name"] == "fake"
+    assert meta["data"]["languages"]["en"]["words"] == sorted(["yes", "no", "up", "down", "cat", "dog",
+                                                               "tree"])
+    assert meta["data"]["languages"]["en"]["sources"] == ["real"]
     pool = meta["data"]["distillation_pool"]
     assert pool["real"]["train"] == 7 * 3 * 2 and pool["real"]["dev"] == 7 * 1 * 2
     assert pool["unlabelled"]["train"] == 20

@@ -16,6 +16,8 @@ from tinykws import cli
 
 KEYWORDS = "yes,no,up,down"
 FAST = [
+    "--embedding",
+    "none",
     "--filters",
     "32",
     "--blocks",

@@ -111,7 +111,8 @@ def test_train_and_quantize_print_no_tensorflow_logs(tmp_path: Path) -> None:
     out = tmp_path / "m"
     proc = subprocess.run(
         [sys.executable, "-m", "tinykws.cli", "train", "--data", str(corpus), "--language", "en",
-         "--keywords", "yes,no", "--seed", "1", "--out", str(out), "--filters", "16", "--blocks", "1",
+         "--keywords", "yes,no", "--seed", "1", "--out", str(out), "--embedding", "none", "--filters", "16",
+         "--blocks", "1",
          "--epochs", "1", "--batch-size", "32"],
         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
     )  # fmt: skip

@@ -55,9 +55,10 @@ class DemoConfig:
     prior_correction: bool = True
     seed: int = 0
     # the classifier starts from this pretrained embedding (a shipped model name or a directory)
-    # with a new head; None trains a DS-CNN from scratch
-    embedding: str | None = None
-    backbone: str = "finetune"
+    # with a new head; None trains a DS-CNN from scratch. The distilled embedding, frozen, is
+    # tinykws train's default too (docs/distill.md)
+    embedding: str | None = "embed-rt"
+    backbone: str = "frozen"
 
 
 def synthesize_demo_corpus(cfg: DemoConfig) -> Path:

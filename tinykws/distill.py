@@ -156,6 +156,34 @@ def build_pool(
     )
 
 
+def languages_doc(pool: Pool) -> dict[str, dict[str, Any]]:
+    """Per language of the pool's labelled training clips: words, clips, hours, MSWC resource
+    level and where they came from (the form `tinykws pretrain` records, which fewshot-eval reads
+    to tell seen from unseen languages)."""
+    from tinykws.pretrain import resource_level
+
+    out: dict[str, dict[str, Any]] = {}
+    tr = pool.split == "train"
+    for lab, src in zip(pool.label[tr], pool.source[tr], strict=True):
+        if not lab:
+            continue
+        lang, word = lab.split(":", 1)
+        d = out.setdefault(lang, {"words": set(), "clips": 0, "sources": set()})
+        d["words"].add(word)
+        d["clips"] += 1
+        d["sources"].add(str(src))
+    return {
+        lang: {
+            "words": sorted(d["words"]),
+            "clips": d["clips"],
+            "hours": round(d["clips"] / 3600, 4),
+            "resource_level": resource_level(d["clips"] / 3600),
+            "sources": sorted(d["sources"]),
+        }
+        for lang, d in sorted(out.items())
+    }
+
+
 def pca_projection(targets: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's first `dim` principal axes over the pool: (mean [D], axes [D, dim])."""
     mu = targets.mean(0)
@@ -326,12 +354,14 @@ def distill(
         },
         "frontend": fe.to_dict(),
         "input_quantization": {"scale": fe.input_scale, "zero_point": fe.input_zero_point},
+        "espeak_languages_not_in_pretraining": _espeak_unused(pool),
         "data": {
             "synthetic": False,
             "distillation_pool": pool.counts(),
             "roots": pool.origin,
             "labelled_words_in_training": len(words),
-            "languages": sorted({w.split(":")[0] for w in words}),
+            "languages": languages_doc(pool),
+            "n_languages": len({w.split(":")[0] for w in words}),
             "seed": seed,
         },
         "training": {
@@ -392,6 +422,17 @@ Real recordings from ../shared/realtrain, with the attributions their licenses a
     (trimmed, resampled, re-encoded).
 Synthetic speech: espeak-ng, flite, festival voices and piper's en_US-joe-medium (docs/data.md).
 """
+
+
+def _espeak_unused(pool: Pool) -> list[str] | None:
+    """espeak-ng languages no labelled clip of the pool is in (None when espeak-ng is absent)."""
+    from tinykws.pretrain import espeak_unused
+
+    langs = sorted({lab.split(":", 1)[0] for lab in pool.label if lab})
+    try:
+        return espeak_unused(langs + (["cmn"] if "zh" in langs else []))
+    except TinyKWSError:
+        return None
 
 
 def _noise_segments(seed: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from tinykws.errors import TinyKWSError
 from tinykws.progress import notice
 
 SR = 16000
-DEFAULT_EMBEDDING = resources.packaged_model("embed-ml")
+DEFAULT_EMBEDDING = resources.packaged_model("embed-rt")  # distilled: docs/distill.md
 SILENT_PEAK = 10 ** (-60 / 20)  # a clip whose peak is below -60 dBFS holds no speech
 MAX_SOUND_S = 1.5  # sound (after trimming quiet ends) longer than this is not one keyword
 TRIM_DB = 35.0  # frames this far below the loudest frame count as quiet ends
@@ -706,7 +706,7 @@ def fewshot_from_audio(
         data=cfg.data or cfg.source, keywords=kws, out=cfg.out, language=cfg.language,
         model="dscnn-embedding",
         filters=emb_meta.get("model", {}).get("filters"), blocks=emb_meta.get("model", {}).get("blocks"),
-        epochs=cfg.finetune_epochs, seed=cfg.seed, calibration_clips=300,
+        epochs=cfg.finetune_epochs, seed=cfg.seed, calibration_clips=300, embedding=None,
     )  # fmt: skip
     splits = {
         "train": SplitData(data.train_audio, data.train_y, data.train_silence),
