@@ -121,6 +121,7 @@ def map_label(word: str, labels: list[str]) -> int:
 def _load_model(model: Path, labels: list[str] | None, frontend: str | None) -> dict[str, Any]:
     """A model directory or a bare .tflite (+ --labels) -> tflite bytes, keras model, labels, fe."""
     from tinykws.features import FrontEnd, get_frontend
+    from tinykws.modelfile import verified_bytes
 
     if model.is_dir():
         from tinykws.modeldir import read_meta
@@ -134,7 +135,7 @@ def _load_model(model: Path, labels: list[str] | None, frontend: str | None) -> 
         fe = get_frontend(frontend) if frontend else FrontEnd.from_dict(meta["frontend"])
         tfl = model / "model_int8.tflite"
         return {
-            "tflite": tfl.read_bytes() if tfl.exists() else None,
+            "tflite": verified_bytes(tfl) if tfl.exists() else None,
             "keras": keras_model,
             "labels": labels or meta["labels"],
             "fe": fe,
@@ -146,7 +147,7 @@ def _load_model(model: Path, labels: list[str] | None, frontend: str | None) -> 
     if not labels:
         raise TinyKWSError(f"--labels: required with a bare .tflite ({model})")
     return {
-        "tflite": model.read_bytes(),
+        "tflite": verified_bytes(model),
         "keras": None,
         "labels": labels,
         "fe": get_frontend(frontend or "mlperf"),

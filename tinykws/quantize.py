@@ -82,18 +82,11 @@ def quantize_keras(
     return bytes(tflite)
 
 
-def tflite_ops(tflite: bytes) -> list[str]:
+def tflite_ops(tflite: bytes, where: str = "<model bytes>") -> list[str]:
     """The builtin op names of a .tflite model, in execution order (for checks and reports)."""
-    import tflite as tfl
+    from tinykws.modelfile import read_tflite
 
-    m = tfl.Model.GetRootAsModel(tflite, 0)
-    names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
-    codes = []
-    for i in range(m.OperatorCodesLength()):
-        oc = m.OperatorCodes(i)
-        codes.append(max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode()))
-    sg = m.Subgraphs(0)
-    return [names[codes[sg.Operators(i).OpcodeIndex()]] for i in range(sg.OperatorsLength())]
+    return [op.kind for op in read_tflite(tflite, where).main.operators]
 
 
 def quantize_model_dir(model_dir: Path, data: Path | None = None, n: int = 300, seed: int = 0) -> Path:

@@ -7,9 +7,10 @@ two interpreters differ in rounding in places. Every int8 figure tinykws reports
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
+
+from tinykws.errors import TinyKWSError
 
 
 def _quiet_tf_logs() -> None:
@@ -19,35 +20,59 @@ def _quiet_tf_logs() -> None:
 class TFLMRunner:
     """A reusable tflite_micro interpreter over one model (single input, single output)."""
 
-    def __init__(self, model: bytes | str | os.PathLike[str], arena_size: int | None = None):
+    def __init__(
+        self, model: bytes | str | os.PathLike[str], arena_size: int | None = None, where: str | None = None
+    ):
+        """Verify the model (tinykws.modelfile) before TFLM sees it: TFLM trusts the flatbuffer,
+        so an unchecked file could crash the process instead of giving an error."""
         _quiet_tf_logs()
         from tflite_micro.python.tflite_micro import runtime
 
-        data = Path(model).read_bytes() if not isinstance(model, bytes | bytearray) else bytes(model)
+        from tinykws.modelfile import verified_bytes
+
+        where = where or ("<model bytes>" if isinstance(model, bytes | bytearray) else str(model))
+        data = verified_bytes(model, where)
         self.model_bytes = data
-        self._it = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
-        self.input_details = self._it.get_input_details(0)
-        self.output_details = self._it.get_output_details(0)
+        self.where = where
+        try:
+            self._it = runtime.Interpreter.from_bytes(data, arena_size=arena_size)
+            self.input_details = self._it.get_input_details(0)
+            self.output_details = self._it.get_output_details(0)
+        except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+            msg = " ".join(str(exc).split())[:200]
+            raise TinyKWSError(f"{where}: the tflite_micro interpreter refuses the model: {msg}") from None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.input_details["shape"])
 
-    @property
-    def input_quant(self) -> tuple[float, int]:
-        q = self.input_details["quantization_parameters"]
+    def _quant(self, details: dict, what: str) -> tuple[float, int]:
+        q = details["quantization_parameters"]
+        if len(q["scales"]) == 0 or len(q["zero_points"]) == 0:
+            raise TinyKWSError(
+                f"{self.where}: the model's {what} is not quantized (not a full-integer model)"
+            )
         return float(q["scales"][0]), int(q["zero_points"][0])
 
     @property
+    def input_quant(self) -> tuple[float, int]:
+        return self._quant(self.input_details, "input")
+
+    @property
     def output_quant(self) -> tuple[float, int]:
-        q = self.output_details["quantization_parameters"]
-        return float(q["scales"][0]), int(q["zero_points"][0])
+        return self._quant(self.output_details, "output")
 
     def invoke(self, x: np.ndarray) -> np.ndarray:
         """Run one input (any shape with the right number of elements); returns the raw output."""
         x = np.asarray(x, dtype=self.input_details["dtype"]).reshape(self.input_shape)
-        self._it.set_input(x, 0)
-        self._it.invoke()
+        try:
+            self._it.set_input(x, 0)
+            self._it.invoke()
+        except (RuntimeError, ValueError) as exc:
+            msg = " ".join(str(exc).split())[:200]
+            raise TinyKWSError(
+                f"{self.where}: the tflite_micro interpreter fails on the model: {msg}"
+            ) from None
         return np.array(self._it.get_output(0)).reshape(-1)
 
     def invoke_batch(self, xs: np.ndarray) -> np.ndarray:

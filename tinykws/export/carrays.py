@@ -86,7 +86,10 @@ def export_c(
     interpreter array is always written, so TFLM users are served either way.
     """
     from tinykws.fsutil import atomic_write_text
+    from tinykws.modelfile import verified_bytes
 
+    where = str(model_dir / "model_int8.tflite")
+    tflite = verified_bytes(tflite, where)  # before anything is written
     out = out or (model_dir / "c")
     out.mkdir(parents=True, exist_ok=True)
     h, c = model_data_sources(tflite, name)
@@ -98,7 +101,7 @@ def export_c(
         from tinykws.export.compiler import compile_model
     except ModuleNotFoundError:
         return out
-    compile_model(tflite, out, name="tinykws")
+    compile_model(tflite, out, name="tinykws", where=where)
     return out
 
 
@@ -106,6 +109,7 @@ def export_model_dir(model_dir: Path, out: Path | None = None) -> Path:
     """Export a model directory's int8 model, labels and front end."""
     from tinykws.features import FrontEnd
     from tinykws.modeldir import read_meta
+    from tinykws.modelfile import verified_bytes
 
     meta = read_meta(model_dir)
     tfl = model_dir / "model_int8.tflite"
@@ -113,7 +117,7 @@ def export_model_dir(model_dir: Path, out: Path | None = None) -> Path:
         raise TinyKWSError(f"{tfl}: missing; run tinykws quantize first")
     return export_c(
         model_dir,
-        tfl.read_bytes(),
+        verified_bytes(tfl),
         meta["labels"],
         FrontEnd.from_dict(meta["frontend"]),
         meta.get("name", model_dir.name),

@@ -23,6 +23,7 @@ import numpy as np
 from tinykws import resources
 from tinykws.errors import TinyKWSError
 from tinykws.fsutil import atomic_write_text
+from tinykws.modelfile import read_tflite
 
 KERNEL_DIR = resources.firmware_dir() / "kernels"
 
@@ -98,7 +99,7 @@ class _Op:
     kind: str
     inputs: list[int]
     outputs: list[int]
-    options: object | None
+    options: dict[str, float | int | bool] | None
 
 
 @dataclass
@@ -120,6 +121,8 @@ class _Step:
 
 def _tflite_round(x: float) -> int:
     """std::round: half away from zero (Python's round() is half-to-even)."""
+    if not math.isfinite(x) or abs(x) >= 2**62:
+        raise TinyKWSError(f"quantization parameters out of range (a rescale of {x})")
     return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
 
 
@@ -193,89 +196,28 @@ def _pad(stride: int, in_size: int, k: int, out_size: int) -> int:
 # --------------------------------------------------------------------------- flatbuffer reading
 
 
-def _read_model(buf: bytes, where: str) -> tuple[list[_Tensor], list[_Op], list[int], list[int]]:
-    import tflite
-    from tflite.BuiltinOperator import BuiltinOperator
+def _read_model(src: bytes | str | Path, where: str) -> tuple[list[_Tensor], list[_Op], list[int], list[int]]:
+    """The graph of a model, through the one verified reader (tinykws.modelfile).
 
-    op_names = {v: k for k, v in BuiltinOperator.__dict__.items() if not k.startswith("_")}
-    try:
-        model = tflite.Model.GetRootAsModel(buf, 0)
-        n_sub = model.SubgraphsLength()
-    except Exception as exc:  # flatbuffers raises assorted errors on garbage
-        raise TinyKWSError(f"{where}: not a readable .tflite flatbuffer ({exc})") from exc
-    if n_sub != 1:
-        raise TinyKWSError(f"{where}: {n_sub} subgraphs; only single-subgraph models are supported")
-    sg = model.Subgraphs(0)
-    tensors: list[_Tensor] = []
-    for i in range(sg.TensorsLength()):
-        t = sg.Tensor(i) if hasattr(sg, "Tensor") else sg.Tensors(i)
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        data = None
-        b = model.Buffers(t.Buffer())
-        if b is not None:
-            raw = None
-            if b.DataLength():
-                raw = b.DataAsNumpy().tobytes()
-            elif b.Offset() > 1:
-                raw = buf[b.Offset() : b.Offset() + b.Size()]
-            if raw:
-                dt = {_INT8: np.int8, _INT32: np.int32, _FLOAT32: np.float32, _INT64: np.int64}.get(t.Type())
-                if dt is not None:
-                    data = np.frombuffer(raw, dtype=dt).copy()
-                    if shape:
-                        data = data.reshape(shape)
-        q = t.Quantization()
-        scales = q.ScaleAsNumpy() if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
-        zps = q.ZeroPointAsNumpy() if q is not None and q.ZeroPointLength() else np.zeros(0, np.int64)
-        tensors.append(
-            _Tensor(
-                index=i,
-                name=t.Name().decode("utf-8", "replace"),
-                shape=shape,
-                dtype=int(t.Type()),
-                data=data,
-                scales=np.asarray(scales, np.float32),
-                zero_points=np.asarray(zps, np.int64),
-                qdim=int(q.QuantizedDimension()) if q is not None else 0,
-            )
+    Everything structural (offsets, sizes, indices, quantization array lengths, the order of the
+    graph) is checked there; what is left here are the checks of what the kernels can run.
+    """
+    model = read_tflite(src, where)
+    if len(model.subgraphs) != 1:
+        raise TinyKWSError(
+            f"{where}: {len(model.subgraphs)} subgraphs; only single-subgraph models are supported"
         )
-    ops: list[_Op] = []
-    for i in range(sg.OperatorsLength()):
-        op = sg.Operators(i)
-        oc = model.OperatorCodes(op.OpcodeIndex())
-        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
-        kind = op_names.get(code, f"BUILTIN_{code}")
-        if kind == "CUSTOM":
-            kind = f"CUSTOM:{oc.CustomCode().decode('utf-8', 'replace') if oc.CustomCode() else '?'}"
-        ins = [int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else []
-        outs = [int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        ops.append(_Op(kind, ins, outs, _options(op, kind)))
-    inputs = [int(x) for x in sg.InputsAsNumpy()]
-    outputs = [int(x) for x in sg.OutputsAsNumpy()]
-    return tensors, ops, inputs, outputs
-
-
-def _options(op, kind: str):
-    import tflite
-
-    table = op.BuiltinOptions()
-    if table is None:
-        return None
-    cls = {
-        "CONV_2D": tflite.Conv2DOptions,
-        "DEPTHWISE_CONV_2D": tflite.DepthwiseConv2DOptions,
-        "FULLY_CONNECTED": tflite.FullyConnectedOptions,
-        "AVERAGE_POOL_2D": tflite.Pool2DOptions,
-        "MAX_POOL_2D": tflite.Pool2DOptions,
-        "SOFTMAX": tflite.SoftmaxOptions,
-        "ADD": tflite.AddOptions,
-        "MEAN": tflite.ReducerOptions,
-    }.get(kind)
-    if cls is None:
-        return None
-    o = cls()
-    o.Init(table.Bytes, table.Pos)
-    return o
+    sg = model.main
+    np_types = {_INT8: np.int8, _INT32: np.int32, _FLOAT32: np.float32, _INT64: np.int64}
+    tensors: list[_Tensor] = []
+    for t in sg.tensors:
+        data = None
+        dt = np_types.get(t.dtype)
+        if t.data is not None and dt is not None:
+            data = np.frombuffer(t.data, dtype=dt).copy().reshape(t.shape)
+        tensors.append(_Tensor(t.index, t.name, t.shape, t.dtype, data, t.scales, t.zero_points, t.qdim))
+    ops = [_Op(op.kind, list(op.inputs), list(op.outputs), op.options) for op in sg.operators]
+    return tensors, ops, list(sg.inputs), list(sg.outputs)
 
 
 # --------------------------------------------------------------------------- C emission helpers
@@ -295,9 +237,9 @@ def _c_float(x: float) -> str:
 
 
 class _Compiler:
-    def __init__(self, buf: bytes, where: str):
+    def __init__(self, src: bytes | str | Path, where: str):
         self.where = where
-        self.tensors, self.ops, self.inputs, self.outputs = _read_model(buf, where)
+        self.tensors, self.ops, self.inputs, self.outputs = _read_model(src, where)
         self.steps: list[_Step] = []
         self.fast_requant = True
         self.dsp_layouts = True
@@ -352,6 +294,8 @@ class _Compiler:
                 f"{op.kind} bias '{t.name}' is {_TYPE_NAMES.get(t.dtype, t.dtype)}; "
                 "only constant int32 biases are supported"
             )
+        if t.size != channels:
+            raise self.err(f"{op.kind} bias '{t.name}' has {t.size} values for {channels} output channels")
         return t.data.reshape(-1).astype(np.int64)
 
     def requant_arrays(self, sid: int, in_scale: float, w_scales: np.ndarray, out_scale: float):
@@ -366,6 +310,69 @@ class _Compiler:
         ]
         self._last_mults = mults
         return decls, 5 * len(mults), shifts
+
+    # ---- what the kernels need of each operator
+    def check_ops(self) -> None:
+        """Arity, ranks and parameters of every supported operator, before anything reads them.
+
+        The reader has checked indices and sizes; these are the facts the lowering code relies
+        on (a weight of rank 4, a stride of at least 1, no empty tensor), so a model that breaks
+        them is refused by name instead of failing inside the lowering.
+        """
+        # (min inputs, max inputs, required inputs) per op; outputs are always exactly one
+        arity = {
+            "CONV_2D": (2, 3, 2),
+            "DEPTHWISE_CONV_2D": (2, 3, 2),
+            "FULLY_CONNECTED": (2, 3, 2),
+            "AVERAGE_POOL_2D": (1, 1, 1),
+            "MAX_POOL_2D": (1, 1, 1),
+            "RESHAPE": (1, 2, 1),
+            "SQUEEZE": (1, 1, 1),
+            "SOFTMAX": (1, 1, 1),
+            "ADD": (2, 2, 2),
+            "MEAN": (2, 2, 2),
+            "QUANTIZE": (1, 1, 1),
+            "DEQUANTIZE": (1, 1, 1),
+        }
+        ranks = {
+            "CONV_2D": (4, 4),
+            "DEPTHWISE_CONV_2D": (4, 4),
+            "FULLY_CONNECTED": (None, 2),
+            "AVERAGE_POOL_2D": (4,),
+            "MAX_POOL_2D": (4,),
+        }
+        for i, op in enumerate(self.ops):
+            if op.kind not in arity:
+                continue
+            lo, hi, req = arity[op.kind]
+            what = f"operator {i} ({op.kind})"
+            if not lo <= len(op.inputs) <= hi or len(op.outputs) != 1:
+                raise self.err(
+                    f"{what} has {len(op.inputs)} inputs and {len(op.outputs)} outputs; "
+                    f"it takes {lo}{'' if lo == hi else f' to {hi}'} inputs and 1 output"
+                )
+            if any(ti < 0 for ti in op.inputs[:req]):
+                raise self.err(f"{what}: a required input is missing (index -1)")
+            for ti in [*op.inputs[:req], *op.outputs]:
+                t = self.t(ti)
+                if t.size == 0:
+                    raise self.err(f"{what}: tensor '{t.name}' of shape {t.shape} has no elements")
+            for ti, rank in zip(op.inputs, ranks.get(op.kind, ()), strict=False):
+                t = self.t(ti)
+                if rank is not None and len(t.shape) != rank:
+                    raise self.err(f"{what}: tensor '{t.name}' has shape {t.shape}; rank {rank} is needed")
+            if op.kind in ranks and ranks[op.kind][0] == 4 and len(self.t(op.outputs[0]).shape) != 4:
+                raise self.err(f"{what}: output shape {self.t(op.outputs[0]).shape}; rank 4 is needed")
+            if op.kind == "SOFTMAX" and not self.t(op.inputs[0]).shape:
+                raise self.err(f"{what}: a scalar input; softmax needs at least one dimension")
+            o = op.options or {}
+            for key in ("stride_w", "stride_h", "filter_width", "filter_height"):
+                if key in o and o[key] < 1:
+                    raise self.err(f"{what}: {key} is {o[key]}; it must be at least 1")
+            if "padding" in o and o["padding"] not in (0, 1):
+                raise self.err(f"{what}: padding {o['padding']} is neither SAME (0) nor VALID (1)")
+            if "beta" in o and not (math.isfinite(o["beta"]) and o["beta"] > 0):
+                raise self.err(f"{what}: softmax beta {o['beta']} must be finite and positive")
 
     # ---- graph preparation
     def prepare(self) -> None:
@@ -435,9 +442,9 @@ class _Compiler:
 
     def _conv_like(self, op: _Op, depthwise: bool) -> None:
         o = op.options
-        if o.DilationHFactor() != 1 or o.DilationWFactor() != 1:
+        if o["dilation_h_factor"] != 1 or o["dilation_w_factor"] != 1:
             raise self.err(
-                f"{op.kind} with dilation {o.DilationHFactor()}x{o.DilationWFactor()}; "
+                f"{op.kind} with dilation {o['dilation_h_factor']}x{o['dilation_w_factor']}; "
                 "only dilation 1 is supported"
             )
         x = self.need_int8(op, op.inputs[0], "input")
@@ -448,11 +455,17 @@ class _Compiler:
         _, oh, ow, oc = y.shape
         wt = self.t(op.inputs[1])
         if depthwise:
-            _, kh, kw, woc = wt.shape
+            one, kh, kw, woc = wt.shape
             dm = oc // ic
-            if woc != oc or dm * ic != oc:
+            if one != 1 or woc != oc or dm * ic != oc:
                 raise self.err(
                     f"{op.kind}: weights {wt.shape} do not match input {x.shape} / output {y.shape}"
+                )
+            if o["depth_multiplier"] != dm:
+                # TFLM's kernel loops over the stated multiplier; the shapes say another
+                raise self.err(
+                    f"{op.kind}: depth multiplier {o['depth_multiplier']} does not match the shapes "
+                    f"(input {x.shape}, output {y.shape})"
                 )
         else:
             woc, kh, kw, wic = wt.shape
@@ -471,13 +484,13 @@ class _Compiler:
             # (TFLM micro_speech has one): weights [1,kh,kw,oc] -> [oc,kh,kw,1], conv kernels.
             wdata = wdata.reshape(kh, kw, oc).transpose(2, 0, 1).reshape(oc, kh, kw, 1)
             depthwise, dm = False, 1
-        sh, sw, pad = o.StrideH(), o.StrideW(), o.Padding()
+        sh, sw, pad = o["stride_h"], o["stride_w"], o["padding"]
         if (_out_size(pad, ih, kh, sh), _out_size(pad, iw, kw, sw)) != (oh, ow):
             raise self.err(
                 f"{op.kind}: output shape {y.shape} does not follow from the input, kernel and strides"
             )
         ph, pw = _pad(sh, ih, kh, oh), _pad(sw, iw, kw, ow)
-        act_min, act_max = activation_range(o.FusedActivationFunction(), y.scale, y.zp)
+        act_min, act_max = activation_range(o["fused_activation_function"], y.scale, y.zp)
         w = wdata.astype(np.int64)
         bias = self.bias(op, 2, oc)
         wsum = w.reshape(-1, oc).sum(axis=0) if depthwise else w.reshape(oc, -1).sum(axis=1)
@@ -577,13 +590,19 @@ class _Compiler:
             raise self.err(f"{op.kind}: input and output quantization differ; TFLite requires them equal")
         _, ih, iw, c = x.shape
         _, oh, ow, _ = y.shape
-        kh, kw, sh, sw, pad = o.FilterHeight(), o.FilterWidth(), o.StrideH(), o.StrideW(), o.Padding()
+        kh, kw, sh, sw, pad = (
+            o["filter_height"],
+            o["filter_width"],
+            o["stride_h"],
+            o["stride_w"],
+            o["padding"],
+        )
         if (_out_size(pad, ih, kh, sh), _out_size(pad, iw, kw, sw)) != (oh, ow):
             raise self.err(
                 f"{op.kind}: output shape {y.shape} does not follow from the input, window and strides"
             )
         ph, pw = _pad(sh, ih, kh, oh), _pad(sw, iw, kw, ow)
-        act_min, act_max = activation_range(o.FusedActivationFunction(), y.scale, y.zp)
+        act_min, act_max = activation_range(o["fused_activation_function"], y.scale, y.zp)
         sid = self._sid()
         decl = (
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {c}, {oh}, {ow}, {c}, {kh}, {kw}, "
@@ -606,14 +625,14 @@ class _Compiler:
         wt = self.t(op.inputs[1])
         if len(wt.shape) != 2:
             raise self.err(f"FULLY_CONNECTED weights shape {wt.shape}; expected [out, in]")
-        if o is not None and o.WeightsFormat() != 0:
+        if o is not None and o["weights_format"] != 0:
             raise self.err("FULLY_CONNECTED with shuffled weights is not supported")
         n_out, n_in = wt.shape
         if x.size % n_in:
             raise self.err(f"FULLY_CONNECTED input of {x.size} elements is not a multiple of {n_in}")
         batches = x.size // n_in
         wt, wscales = self.weights(op, op.inputs[1], n_out)
-        act = o.FusedActivationFunction() if o is not None else 0
+        act = o["fused_activation_function"] if o is not None else 0
         act_min, act_max = activation_range(act, y.scale, y.zp)
         w = wt.data.astype(np.int64)
         folded = self.bias(op, 2, n_out) - x.zp * w.sum(axis=1)
@@ -647,7 +666,7 @@ class _Compiler:
         y = self.need_int8(op, op.outputs[0], "output")
         if y.zp != -128 or abs(y.scale - 1.0 / 256) > 1e-9:
             raise self.err("SOFTMAX int8 output must have scale 1/256 and zero point -128 (as TFLM requires)")
-        beta = float(op.options.Beta()) if op.options is not None else 1.0
+        beta = float(op.options["beta"]) if op.options is not None else 1.0
         real = min(beta * float(x.scale) * float(1 << (31 - 5)), float((1 << 31) - 1))
         mult, shift = quantize_multiplier(real)
         if shift < 0:
@@ -697,7 +716,7 @@ class _Compiler:
         m1, sh1 = quantize_multiplier(float(a.scale) / twice_max)
         m2, sh2 = quantize_multiplier(float(b.scale) / twice_max)
         mo, sho = quantize_multiplier(twice_max / ((1 << left) * float(y.scale)))
-        act = op.options.FusedActivationFunction() if op.options is not None else 0
+        act = op.options["fused_activation_function"] if op.options is not None else 0
         act_min, act_max = activation_range(act, y.scale, y.zp)
         sid = self._sid()
         dims = ", ".join(str(d) for d in out_shape)
@@ -713,7 +732,7 @@ class _Compiler:
         x = self.need_int8(op, op.inputs[0], "input")
         y = self.need_int8(op, op.outputs[0], "output")
         axis_t = self.t(op.inputs[1])
-        if axis_t.data is None or len(x.shape) != 4 or x.shape[0] != 1:
+        if axis_t.data is None or axis_t.dtype != _INT32 or len(x.shape) != 4 or x.shape[0] != 1:
             raise self.err("MEAN is supported over axes 1 and 2 of a constant-axis NHWC tensor with batch 1")
         axes = sorted(int(v) % 4 for v in axis_t.data.reshape(-1))
         if axes != [1, 2]:
@@ -904,25 +923,30 @@ def compile_model(
     *,
     fast_requant: bool = True,
     dsp_layouts: bool = True,
+    where: str | None = None,
 ) -> CompileResult:
     """Compile an int8 .tflite to `out_dir/tinykws_model.{h,c}`; refuses what it cannot run exactly.
 
     `fast_requant` and `dsp_layouts` exist so tests can force the DSP kernels' general paths
     (generic requantization, TFLite weight layout); the output is bit-exact either way.
+    The model is read by tinykws.modelfile; `where` names bytes in messages (default: the path).
     """
-    if isinstance(tflite, bytes | bytearray):
-        buf, where = bytes(tflite), "<model bytes>"
-    else:
-        path = Path(tflite)
-        if not path.is_file():
-            raise TinyKWSError(f"{path}: no such model file")
-        buf, where = path.read_bytes(), str(path)
-    comp = _Compiler(buf, where)
-    comp.fast_requant, comp.dsp_layouts = fast_requant, dsp_layouts
-    comp.prepare()
-    comp.lower()
-    loc, arena = comp.plan()
-    hdr, src = comp.emit(name, loc, arena)
+    if where is None:
+        where = "<model bytes>" if isinstance(tflite, bytes | bytearray) else str(tflite)
+    try:
+        comp = _Compiler(tflite, where)
+        comp.fast_requant, comp.dsp_layouts = fast_requant, dsp_layouts
+        comp.check_ops()
+        comp.prepare()
+        comp.lower()
+        loc, arena = comp.plan()
+        hdr, src = comp.emit(name, loc, arena)
+    except TinyKWSError as exc:
+        # helpers shared with other callers (activation_range, quantize_multiplier) do not know
+        # the file: every refusal names it
+        if str(exc).startswith(where):
+            raise
+        raise TinyKWSError(f"{where}: {exc}") from None
     out_dir = Path(out_dir)
     header = atomic_write_text(out_dir / "tinykws_model.h", hdr)
     source = atomic_write_text(out_dir / "tinykws_model.c", src)
