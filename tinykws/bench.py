@@ -202,8 +202,17 @@ def bench(
     measured = None
     baud = b.energy_baud if energy is not None else None
     with open_board(b, res.elf, port, timeout=timeout, baud=baud) as dev:
+        dev.expect_model(res.input_size, res.output_size)
         for i in progress(range(len(xs)), desc=f"bench {res.model_name} on {b.name}", total=len(xs)):
-            got[i] = _run_one(dev, xs[i], pipeline, timeout, None if seeds is None else seeds[i])
+            try:
+                got[i] = _run_one(dev, xs[i], pipeline, timeout, None if seeds is None else seeds[i])
+            except TinyKWSError as exc:
+                # keep what was measured: inputs done and how many matched the oracle
+                done = int(np.sum(np.all(got[:i] == want[:i], axis=1)))
+                err = type(exc)(f"{exc} [after {i} of {len(xs)} inputs; {done}/{i} bit-exact so far]")
+                err.partial = {"model": res.model_name, "board": b.name, "n": len(xs), "done": i,  # type: ignore[attr-defined]
+                               "bitexact": done, "complete": False}  # fmt: skip
+                raise err from exc
         dev.load(xs[0].tobytes(), pipeline=pipeline)
         timing = dev.infer(TIMING_N, TIMING_WARMUP, timeout=timeout)
         ops = dev.ops(TIMING_N, timeout=timeout) if with_ops else []
@@ -382,11 +391,17 @@ def cli_run_bench(args: argparse.Namespace) -> int:
     from tinykws.fsutil import atomic_write_text
 
     board = load_board(args.board)
-    r = bench(
-        board, args.model, inputs=args.inputs, port=args.port, n=args.n, seed=args.seed,
-        with_ops=args.ops, timeout=args.timeout, energy=args.energy, energy_port=args.energy_port,
-        rate_hz=args.rate, volts=args.volts,
-    )  # fmt: skip
+    try:
+        r = bench(
+            board, args.model, inputs=args.inputs, port=args.port, n=args.n, seed=args.seed,
+            with_ops=args.ops, timeout=args.timeout, energy=args.energy, energy_port=args.energy_port,
+            rate_hz=args.rate, volts=args.volts,
+        )  # fmt: skip
+    except TinyKWSError as exc:
+        partial = getattr(exc, "partial", None)
+        if args.json and partial is not None:
+            atomic_write_text(args.json, json.dumps({**partial, "error": str(exc)}, indent=2) + "\n")
+        raise
     print(format_result(r, board))
     if args.json:
         atomic_write_text(args.json, json.dumps(r.to_json(), indent=2) + "\n")

@@ -227,18 +227,34 @@ def stream_to_device(
     on_detection: Any = None,
     timeout: float = 30.0,
 ) -> ListenResult:
-    """Play `pcm` into a device in streaming mode, one hop per `audio N` block."""
+    """Play `pcm` into a device in streaming mode, one hop per `audio N` block.
+
+    A serial fault (silence, garbage, a reply that never ends) raises its DeviceError with the
+    hops done so far in the message and the detections so far in `exc.partial` (a ListenResult),
+    so a long recording's results are not lost to a fault near its end.
+    """
+    from tinykws.device.protocol import DeviceError, DeviceGarbage
+
     configure_device(dev, cfg, verbose)
     dev.command("listen start")
     res = ListenResult([])
     hop = cfg.hop_ms * SAMPLES_PER_MS
     data = pcm16(pcm).astype("<i2")
-    for s in range(0, len(data), hop):
+    hops = (len(data) + hop - 1) // hop
+    for k, s in enumerate(range(0, len(data), hop)):
         block = data[s : s + hop]
-        for ln in dev.command(f"audio {len(block)}", timeout=timeout, payload=block.tobytes()):
-            d = _parse_line(ln, res, labels)
-            if d is not None and on_detection is not None:
-                on_detection(d)
+        try:
+            for ln in dev.command(f"audio {len(block)}", timeout=timeout, payload=block.tobytes()):
+                try:
+                    d = _parse_line(ln, res, labels)
+                except (ValueError, IndexError):
+                    raise DeviceGarbage(f"{dev.name}: malformed streaming line: {ln[:60]!r}") from None
+                if d is not None and on_detection is not None:
+                    on_detection(d)
+        except DeviceError as exc:
+            err = type(exc)(f"{exc} [after {k} of {hops} hops; {len(res.detections)} detection(s) kept]")
+            err.partial = res  # type: ignore[attr-defined]
+            raise err from exc
     dev.command("listen stop")
     return res
 
@@ -313,6 +329,7 @@ def listen(
             f"{model}: no feature front end: give --frontend mlperf|psf (a bare .tflite has none)"
         )
     with open_board(b, res.elf, port, timeout=timeout) as dev:
+        dev.expect_model(res.input_size, res.output_size)
         if pcm is not None:
             return stream_to_device(dev, pcm, cfg, lab, verbose, on_detection, timeout)
         return listen_mic(dev, cfg, lab, seconds, on_detection)
@@ -379,10 +396,17 @@ def cli_run(args: argparse.Namespace) -> int:
     else:
         if args.board is None:
             raise TinyKWSError("--board: required (or --simulate to run the device's loop on the host)")
-        r = listen(
-            args.board, args.model, args.audio, labels=args.labels, frontend=args.frontend, cfg=cfg,
-            port=args.port, seconds=args.seconds, timeout=args.timeout, on_detection=show,
-        )  # fmt: skip
+        try:
+            r = listen(
+                args.board, args.model, args.audio, labels=args.labels, frontend=args.frontend, cfg=cfg,
+                port=args.port, seconds=args.seconds, timeout=args.timeout, on_detection=show,
+            )  # fmt: skip
+        except TinyKWSError as exc:
+            partial = getattr(exc, "partial", None)
+            if args.json and partial is not None:  # keep what was detected before the fault
+                rec = {**partial.to_json(), "complete": False, "error": str(exc)}
+                atomic_write_text(args.json, json.dumps(rec, indent=2) + "\n")
+            raise
         where = f"on {args.board}"
     print(f"{len(r.detections)} detection(s) in {r.samples / SR:.2f} s of audio ({where})")
     if args.json:

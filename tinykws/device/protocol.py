@@ -28,7 +28,25 @@ MAX_CMD = 80
 _LINE_OK = re.compile(r"^(m-|e-|\{|\s*$)")  # protocol lines; `help` alone prints free text
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 # Commands that can be repeated without changing the outcome (safe to retry after garbage).
+# A line's bound before the model is known (boot lines, info JSON): the firmware's own lines are
+# far shorter; a model's results and features lines are bounded by line_limit().
+BASE_LINE = 4096
+# widest value the firmware prints: a result in thousandths of int32 range, "-2147483.648"
+_WIDEST_RESULT = 12
+_WIDEST_INT8 = 4  # "-128"
 _IDEMPOTENT = ("name", "profile", "info", "results", "help", "timestamp", "mode", "infer", "ops", "features")
+
+
+def line_limit(n_inputs: int, n_outputs: int) -> int:
+    """The longest line a device may send for a model with these sizes, with margin.
+
+    Why from the model: `m-results-[...]` prints every output (up to 12 characters each plus a
+    comma) and `m-features-[...]` every input (4 + 1), so a fixed bound either breaks a model with
+    a large output (an autoencoder's 640 values) or lets a runaway line grow without limit.
+    """
+    results = len("m-results-int8-[") + n_outputs * (_WIDEST_RESULT + 1) + 3
+    features = len("m-features-[") + n_inputs * (_WIDEST_INT8 + 1) + 3
+    return max(BASE_LINE, 2 * max(results, features))
 
 
 class DeviceError(TinyKWSError):
@@ -108,25 +126,45 @@ class DeviceClient:
         self.timeout = timeout
         self._buf = b""
         self.boot_lines: list[str] = []
+        self.max_line = BASE_LINE
+
+    def expect_model(self, n_inputs: int, n_outputs: int) -> None:
+        """Bound lines by what this model's replies need (see line_limit)."""
+        self.max_line = line_limit(n_inputs, n_outputs)
 
     # ----------------------------------------------------------------- low level
     def _readline(self, deadline: float, what: str, seen: list[str]) -> str:
         while True:
             nl = self._buf.find(b"\n")
+            if nl >= 0 and time.monotonic() >= deadline:
+                # lines keep coming but the reply never ends: bounded by the same deadline
+                got = "; ".join(s[:60] for s in seen[-3:]) or "nothing"
+                raise DeviceTimeout(
+                    f"{self.name}: the reply to {what} did not end within the timeout "
+                    f"({len(seen)} lines, no m-ready; last: {got})"
+                )
+            if nl > self.max_line:
+                nl = -1  # a line longer than the bound is garbage even with its line end
             if nl >= 0:
                 raw, self._buf = self._buf[: nl + 1], self._buf[nl + 1 :]
                 try:
                     return raw.decode("ascii").rstrip("\r\n")
                 except UnicodeDecodeError:
                     return "\x00" + raw.hex()  # marks a non-ASCII line as garbage
-            if len(self._buf) > 4096:
+            if len(self._buf) > self.max_line:
                 raise DeviceGarbage(
                     f"{self.name}: {len(self._buf)} bytes without a line end while waiting for {what}: "
                     f"{self._buf[:40]!r}... (wrong baud rate or not a tinykws device?)"
                 )
             now = time.monotonic()
+            if now >= deadline and seen:
+                got = "; ".join(s[:60] for s in seen[-3:])
+                raise DeviceTimeout(
+                    f"{self.name}: the reply to {what} did not end within the timeout "
+                    f"({len(seen)} lines, no m-ready; last: {got})"
+                )
             if now >= deadline:
-                got = "; ".join(seen[-3:]) or "nothing"
+                got = "nothing"
                 partial = f", partial line {self._buf[:60]!r}" if self._buf else ""
                 raise DeviceTimeout(
                     f"{self.name}: no answer to {what} within the timeout (received: {got}{partial}); "
@@ -321,7 +359,10 @@ class DeviceClient:
         for ln in self.command("features"):
             m = re.match(r"m-features-\[(.*)\]$", ln)
             if m:
-                return [int(v) for v in m.group(1).split(",")]
+                try:
+                    return [int(v) for v in m.group(1).split(",")]
+                except ValueError:
+                    raise DeviceGarbage(f"{self.name}: malformed m-features line: {ln[:60]!r}") from None
         raise DeviceGarbage(f"{self.name}: no m-features line in the reply to 'features'")
 
     def close(self) -> None:
@@ -346,7 +387,15 @@ def xorshift_bytes(seed: int, n: int) -> bytes:
 
 
 def parse_infer(lines: list[str], n: int, warmup: int, name: str, need_timing: bool = True) -> InferResult:
-    """Parse the lines of an `infer` (or `results`) reply."""
+    """Parse the lines of an `infer` (or `results`) reply; a malformed line is DeviceGarbage."""
+    try:
+        return _parse_infer(lines, n, warmup, name, need_timing)
+    except ValueError as exc:
+        bad = next((ln for ln in lines if ln.startswith(("m-results", "m-lap", "m-perf"))), "")
+        raise DeviceGarbage(f"{name}: malformed line in the reply: {bad[:60]!r} ({exc})") from None
+
+
+def _parse_infer(lines: list[str], n: int, warmup: int, name: str, need_timing: bool) -> InferResult:
     results: list[float] | None = None
     raw: list[int] | None = None
     laps: list[int] = []
