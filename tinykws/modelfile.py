@@ -378,7 +378,7 @@ def read_tflite(src: bytes | bytearray | str | os.PathLike[str], where: str | No
     try:
         return _verify(buf, where)
     except _Bad as exc:
-        raise TinyKWSError(f"{where}: not a valid .tflite model: {exc}") from None
+        raise TinyKWSError(f"{where}: not a readable .tflite model: {exc}") from None
 
 
 def verified_bytes(src: bytes | bytearray | str | os.PathLike[str], where: str | None = None) -> bytes:
