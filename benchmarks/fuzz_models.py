@@ -48,6 +48,8 @@ def _tflm_outputs(data: bytes, xs: np.ndarray) -> np.ndarray | str:
         return TFLMRunner(data).invoke_batch(xs)
     except TinyKWSError as exc:
         return f"refused: {exc}"
+    except Exception as exc:  # noqa: BLE001 - counted as a refusal by TFLM, reported in the record
+        return f"raised {type(exc).__name__}: {exc}"
 
 
 def differential(accepted: list[tuple[int, bytes]], n_inputs: int, max_builds: int, seed: int) -> dict:

@@ -402,8 +402,9 @@ def _verify(buf: bytes, where: str) -> TFLiteModel:
     for oc in model.tables(1, "operator_code"):
         code = max(int(oc.scalar(0, "b", 0)), int(oc.scalar(3, "i", 0)))
         kind = names.get(code, f"BUILTIN_{code}")
+        custom = oc.string(1, "custom code")  # checked for every op: TFLM's loader reads it
         if kind == "CUSTOM":
-            kind = f"CUSTOM:{oc.string(1, 'custom code') or '?'}"
+            kind = f"CUSTOM:{custom or '?'}"
         opcodes.append((kind, int(oc.scalar(2, "i", 1))))
     model.string(3, "description")
     buffers = []
