@@ -285,7 +285,9 @@ class _Compiler:
             raise self.err(f"{op.kind} weights '{t.name}': {len(scales)} scales for {channels} channels")
         return t, scales
 
-    def bias(self, op: _Op, pos: int, channels: int) -> np.ndarray:
+    def bias(self, op: _Op, pos: int, channels: int, product_scales: np.ndarray | None = None) -> np.ndarray:
+        """The int32 bias; its scale must be input scale x weight scale, as TFLM checks
+        (relative 1e-6) before it runs a model, so we refuse what it refuses."""
         if len(op.inputs) <= pos or op.inputs[pos] < 0:
             return np.zeros(channels, np.int64)
         t = self.t(op.inputs[pos])
@@ -296,6 +298,13 @@ class _Compiler:
             )
         if t.size != channels:
             raise self.err(f"{op.kind} bias '{t.name}' has {t.size} values for {channels} output channels")
+        if product_scales is not None and len(t.scales):
+            bs = t.scales.astype(np.float64)
+            if np.any(np.abs(product_scales - bs) > 1e-6 * np.minimum(product_scales, bs)):
+                raise self.err(
+                    f"{op.kind} bias '{t.name}': its scale is not input scale x weight scale "
+                    "(tflite_micro refuses such a model too)"
+                )
         return t.data.reshape(-1).astype(np.int64)
 
     def requant_arrays(self, sid: int, in_scale: float, w_scales: np.ndarray, out_scale: float):
@@ -492,7 +501,7 @@ class _Compiler:
         ph, pw = _pad(sh, ih, kh, oh), _pad(sw, iw, kw, ow)
         act_min, act_max = activation_range(o["fused_activation_function"], y.scale, y.zp)
         w = wdata.astype(np.int64)
-        bias = self.bias(op, 2, oc)
+        bias = self.bias(op, 2, oc, float(x.scale) * wscales)
         wsum = w.reshape(-1, oc).sum(axis=0) if depthwise else w.reshape(oc, -1).sum(axis=1)
         folded = bias - x.zp * wsum
         if np.any(np.abs(folded) >= 2**31):
@@ -635,7 +644,7 @@ class _Compiler:
         act = o["fused_activation_function"] if o is not None else 0
         act_min, act_max = activation_range(act, y.scale, y.zp)
         w = wt.data.astype(np.int64)
-        folded = self.bias(op, 2, n_out) - x.zp * w.sum(axis=1)
+        folded = self.bias(op, 2, n_out, float(x.scale) * wscales) - x.zp * w.sum(axis=1)
         sid = self._sid()
         decls = [
             _c_array("int8_t", f"op{sid}_w", wt.data.reshape(-1)),
