@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("build/bench-fewshot"))
     ap.add_argument("--keyword", default="hallo")
     ap.add_argument("--language", default="de")
-    ap.add_argument("--embedding", default="models/embed-ml")
+    ap.add_argument("--embedding", default="models/embed-rt")
     ap.add_argument("--results", type=Path, default=Path("benchmarks/results/fewshot"))
     args = ap.parse_args()
     from tinykws.audio import write_wav

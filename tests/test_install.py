@@ -95,6 +95,8 @@ def test_wheel_and_sdist_carry_the_run_time_files(installed: dict) -> None:
         "tinykws/_data/firmware/arduino/tinykws_detector.c",
         "tinykws/_data/models/demo/model_int8.tflite",
         "tinykws/_data/models/embed-ml/model.keras",
+        "tinykws/_data/models/embed-rt/model.keras",
+        "tinykws/_data/models/embed-rt/NOTICE",  # the attributions travel with the distilled model
         "tinykws/data/wordlists/es.txt",
     ):
         assert must in names, must

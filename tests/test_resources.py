@@ -21,7 +21,7 @@ def test_checkout_reads_its_own_top_level_folders() -> None:
     assert resources.data_root() == ROOT
     assert resources.firmware_dir() == ROOT / "firmware"
     assert "qemu-m4" in resources.list_boards() and "nano33" in resources.list_boards()
-    assert {"demo", "embed-ml"} <= set(resources.shipped_models())
+    assert {"demo", "embed-ml", "embed-rt"} <= set(resources.shipped_models())
     assert resources.build_root() == ROOT / "build"
 
 

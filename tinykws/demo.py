@@ -56,9 +56,9 @@ class DemoConfig:
     seed: int = 0
     # the classifier starts from this pretrained embedding (a shipped model name or a directory)
     # with a new head; None trains a DS-CNN from scratch. The distilled embedding, frozen, is
-    # tinykws train's default too (docs/distill.md)
+    # tinykws train's default too (benchmarks/results/distill_candidates.md)
     embedding: str | None = "embed-rt"
-    backbone: str = "frozen"
+    backbone: str = "finetune"
 
 
 def synthesize_demo_corpus(cfg: DemoConfig) -> Path:
@@ -156,13 +156,15 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speakers", type=int, default=d.speakers, help="English synthetic speakers")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--backbone", default=d.backbone, choices=("finetune", "frozen"))
     p.add_argument("--embedding", default=d.embedding or "none",
                    help="pretrained embedding the classifier starts from (name or directory; none: scratch)")
 
 
 def cli_run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(out=args.out, work=args.work, speakers=args.speakers, epochs=args.epochs, seed=args.seed,
-                     embedding=None if args.embedding == "none" else args.embedding)  # fmt: skip
+                     embedding=None if args.embedding == "none" else args.embedding,
+                     backbone=args.backbone)  # fmt: skip
     s = run_demo(cfg)
     m = s["synthetic_test"]
     f, q = m["float"]["top1"], m["int8"]["top1"]

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define DEMO_MODEL_DATA_LEN 47712
+#define DEMO_MODEL_DATA_LEN 80296
 extern const uint8_t demo_model_data[];
 extern const unsigned int demo_model_data_len;
 
