@@ -511,6 +511,7 @@ def fewshot_eval(
     out = Path(out)
     embedder = load_embedder(embedding)
     pre_langs = embedder.meta.get("data", {}).get("languages", {})
+    explicit_seen = seen_languages is not None
     if seen_languages is None:
         seen_languages = [lang for lang in SEEN_EVAL_LANGUAGES if lang in pre_langs]
     seen = list(seen_languages)
@@ -522,15 +523,28 @@ def fewshot_eval(
     cdir = Path(corpus_dir) if corpus_dir else out / "corpus"
     eval_seed = seed + 1000  # other synthetic speakers than pretraining's
     plan: list[tuple[str, str, list[str], list[str]]] = []
+    from tinykws.data.synth import builtin_languages, builtin_words
+
+    def held_out(lang: str) -> list[str]:
+        # built-in words the embedding never heard: those past its first N words for an embedding
+        # that recorded only how many (older ones), else every one not among its words
+        used = pre_langs.get(lang, {}).get("words", [])
+        if lang.split("-")[0] not in builtin_languages():
+            return []
+        return [w for w in builtin_words(lang) if w not in set(used)] if used else heldout_words(lang, 20)
+
+    defaults_seen = [lang for lang in seen if held_out(lang)]
+    if len(defaults_seen) < len(seen) and not explicit_seen:
+        skipped = sorted(set(seen) - set(defaults_seen))
+        notice(f"fewshot-eval: {', '.join(skipped)} left out of the seen languages: the embedding "
+               "heard all their built-in words")  # fmt: skip
+        seen = defaults_seen
     for lang in seen:
-        n_pre = len(pre_langs.get(lang, {}).get("words", [])) or 20
-        held = heldout_words(lang, n_pre)
+        held = held_out(lang)
         if not held:
             raise TinyKWSError(f"--seen-languages: '{lang}' has no held-out built-in words")
         rng = np.random.default_rng([seed, sum(map(ord, lang))])
         kws = [held[i] for i in rng.permutation(len(held))[:keywords_per_language]]
-        from tinykws.data.synth import builtin_words
-
         plan.append(("seen", lang, builtin_words(lang), kws))
     for lang in unseen:
         words = [str(i) for i in range(20)]
