@@ -1,4 +1,9 @@
-"""Which frozen embedding serves real speech best? The real-Arabic few-shot protocol, side by side.
+"""Which frozen embedding serves real speech best? The real-speech few-shot protocol, side by side.
+
+Since stop 19: any number of real-speech folders (realdev/ar, realtune's MSWC language folders,
+realtrain with --split TEST), named embedding arms (NAME=DIR), the teacher arm (the host-only
+ceiling, through its cache), real-speech streams scored by the sweep and by MLPerf Tiny's
+streaming-wakeword rules, and int8 scoring of the first keywords. The built-in arms:
 
 Why: tinykws's embedding learned from synthetic voices only, and real Arabic is where few-shot
 falls short (docs/fewshot.md). This runs `fewshot-eval`'s real-speech protocol (5 shots of one
