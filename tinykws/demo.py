@@ -55,7 +55,7 @@ class DemoConfig:
     prior_correction: bool = True
     seed: int = 0
     # the classifier starts from this pretrained embedding (a shipped model name or a directory)
-    # with a new head; None trains a DS-CNN from scratch. The distilled embedding, frozen, is
+    # with a new head; None trains a DS-CNN from scratch. The distilled embedding, fine-tuned, is
     # tinykws train's default too (benchmarks/results/distill_candidates.md)
     embedding: str | None = "embed-rt"
     backbone: str = "finetune"
@@ -80,7 +80,7 @@ def synthesize_demo_corpus(cfg: DemoConfig) -> Path:
 
 def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
     """The demo's training recipe (benchmarks/bench_transfer.py evaluates variations of it)."""
-    from tinykws.train import TrainConfig
+    from tinykws.train import TrainConfig, embedding_setting
 
     return TrainConfig(
         data=str(corpus),
@@ -93,18 +93,9 @@ def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
         eval_unknown_share=cfg.eval_unknown_share,
         prior_correction=cfg.prior_correction,
         seed=cfg.seed,
-        embedding=_embedding_dir(cfg.embedding),
+        embedding=embedding_setting(cfg.embedding),
         backbone=cfg.backbone,
     )
-
-
-def _embedding_dir(name: str | None) -> str | None:
-    """A shipped embedding's name or a directory, as a path (None: from scratch)."""
-    if not name or name == "none":
-        return None
-    from tinykws.resources import find_model
-
-    return str(find_model(name))
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:

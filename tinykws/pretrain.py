@@ -150,6 +150,14 @@ def augment(
     return out
 
 
+def pretrain_noise(seed: int) -> np.ndarray:
+    """The background noise of embedding training (80 synthesized segments of all 8 kinds) for
+    `seed`: one place for `pretrain` and `distill`, which augment alike."""
+    from tinykws.data.noise import ALL_KINDS, NoiseBank
+
+    return NoiseBank(seed=seed, n_synth=80, kinds=ALL_KINDS).segments
+
+
 def silence_audio(noise: np.ndarray, n: int, rng: np.random.Generator, max_volume: float = 0.1) -> np.ndarray:
     """`n` background-only clips (the `_silence_` class), as train.fill_silence makes them."""
     pick = rng.integers(0, len(noise), n)
@@ -168,13 +176,9 @@ def embedding_model(classifier: Any) -> Any:
     return tf.keras.Model(classifier.inputs, layer.output, name="embedding")
 
 
-def load_embedding(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """Load a pretrained embedding directory: (classifier Keras model, its tinykws.json).
-
-    `path` is resolved as every model is (tinykws.resources.find_model): as given, then
-    ./models/<name>, then the shipped ones, so `--embedding embed-ml` works anywhere."""
-    import tensorflow as tf
-
+def embedding_dir(path: str | Path) -> Path:
+    """An embedding directory as `find_model` resolves it, or a one-line error if it is not one
+    (cheap: checks the files without loading TensorFlow, so callers can refuse before writing)."""
     from tinykws.resources import find_model
 
     p = find_model(path)
@@ -182,6 +186,17 @@ def load_embedding(path: str | Path) -> tuple[Any, dict[str, Any]]:
         raise TinyKWSError(
             f"--embedding: {p} is not an embedding model directory (needs model.keras, tinykws.json)"
         )
+    return p
+
+
+def load_embedding(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Load a pretrained embedding directory: (classifier Keras model, its tinykws.json).
+
+    `path` is resolved as every model is (tinykws.resources.find_model): as given, then
+    ./models/<name>, then the shipped ones, so `--embedding embed-ml` works anywhere."""
+    import tensorflow as tf
+
+    p = embedding_dir(path)
     meta = json.loads((p / "tinykws.json").read_text())
     return tf.keras.models.load_model(p / "model.keras", compile=False), meta
 
@@ -297,7 +312,6 @@ def pretrain(
     import tensorflow as tf
 
     from tinykws.data.corpus import load_clips, read_corpus
-    from tinykws.data.noise import NoiseBank
     from tinykws.features import get_frontend
     from tinykws.fsutil import atomic_dir
     from tinykws.models.dscnn import dscnn
@@ -347,11 +361,7 @@ def pretrain(
     y = np.array([index[f"{c.language}:{c.word}"] for c in kept], np.int32)
     split = np.array([c.split for c in kept])
     fe = get_frontend("mlperf")
-    noise = NoiseBank(
-        seed=seed,
-        n_synth=80,
-        kinds=("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"),
-    ).segments
+    noise = pretrain_noise(seed)
     rng = np.random.default_rng(seed)
     tr = split == "train"
     t0 = time.perf_counter()

@@ -495,6 +495,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     from tinykws.features import get_frontend
 
     fe = get_frontend(cfg.frontend)
+    check_embedding(cfg)
     out = Path(cfg.out)
     ckpt = checkpoint_dir(out)
     state: dict[str, Any] = {
@@ -621,6 +622,33 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 BACKBONES = ("finetune", "frozen")
 
 
+def embedding_setting(value: str | None) -> str | None:
+    """An --embedding argument as TrainConfig holds it: the directory a shipped name or a path
+    resolves to (tinykws.resources.find_model), or None for 'none' (a DS-CNN from scratch)."""
+    if not value or value == "none":
+        return None
+    from tinykws.resources import find_model
+
+    return str(find_model(value))
+
+
+def check_embedding(cfg: TrainConfig) -> None:
+    """Refuse an embedding setting that cannot train, before anything is written: a backbone mode
+    that is not one, DS-CNN shape options beside an embedding, a directory that is no embedding."""
+    if not cfg.embedding:
+        return
+    from tinykws.pretrain import embedding_dir
+
+    if cfg.backbone not in BACKBONES:
+        raise TinyKWSError(f"--backbone: one of {', '.join(BACKBONES)}, got '{cfg.backbone}'")
+    if cfg.model != "dscnn-s" or cfg.filters or cfg.blocks:
+        raise TinyKWSError(
+            "--model/--filters/--blocks: they shape a DS-CNN from scratch; with --embedding (default "
+            f"{DEFAULT_EMBEDDING}) the classifier is the embedding's layers: add --embedding none"
+        )
+    embedding_dir(cfg.embedding)
+
+
 def _initial_model(cfg: TrainConfig, fe: Any) -> Any:
     """A DS-CNN from scratch, or (cfg.embedding) a new head on a pretrained embedding."""
     from tinykws.models import build_model, on_embedding
@@ -629,13 +657,6 @@ def _initial_model(cfg: TrainConfig, fe: Any) -> Any:
         return build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
     from tinykws.pretrain import embedding_model, load_embedding
 
-    if cfg.backbone not in BACKBONES:
-        raise TinyKWSError(f"--backbone: one of {', '.join(BACKBONES)}, got '{cfg.backbone}'")
-    if cfg.model != "dscnn-s" or cfg.filters or cfg.blocks:
-        raise TinyKWSError(
-            "--model/--filters/--blocks: they shape a DS-CNN from scratch; with --embedding the "
-            "classifier is the embedding's layers (add --embedding none to train from scratch)"
-        )
     classifier, meta = load_embedding(cfg.embedding)
     if meta.get("frontend", {}).get("name") != fe.name:
         raise TinyKWSError(
@@ -719,9 +740,9 @@ def _embedding_record(cfg: TrainConfig) -> dict[str, Any] | None:
     """What the classifier started from: the embedding's directory, teacher and data."""
     if not cfg.embedding:
         return None
-    from tinykws.resources import find_model
+    from tinykws.pretrain import embedding_dir
 
-    meta = json.loads((find_model(cfg.embedding) / "tinykws.json").read_text())
+    meta = json.loads((embedding_dir(cfg.embedding) / "tinykws.json").read_text())
     return {
         "path": str(cfg.embedding),
         "name": meta.get("name"),
@@ -888,22 +909,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise TinyKWSError(f"{flag}: must be at least 0 and below 1, got {share}")
     if not 0.0 <= args.hard_negatives <= 1.0:
         raise TinyKWSError(f"--hard-negatives: must be between 0 and 1, got {args.hard_negatives}")
-    need = ("model.keras", "tinykws.json")
-    if args.embedding and args.embedding != "none":
-        from tinykws.resources import find_model
-
-        args.embedding = str(find_model(args.embedding))
-    else:
-        args.embedding = None
-    if args.embedding and (args.model != "dscnn-s" or args.filters or args.blocks):
-        raise TinyKWSError(
-            "--model/--filters/--blocks: they shape a DS-CNN from scratch; with --embedding (default "
-            f"{DEFAULT_EMBEDDING}) the classifier is the embedding's layers: add --embedding none"
-        )
-    if args.embedding and not all((Path(args.embedding) / f).is_file() for f in need):
-        raise TinyKWSError(
-            f"--embedding: {args.embedding} is not an embedding model directory (needs {', '.join(need)})"
-        )
     return TrainConfig(
         data=str(args.data),
         keywords=keywords,
@@ -930,7 +935,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         unknown_resample=args.unknown_resample or args.hard_negatives > 0,
         hard_negatives=args.hard_negatives,
         prior_correction=args.prior_correction,
-        embedding=str(args.embedding) if args.embedding else None,
+        embedding=embedding_setting(args.embedding),
         backbone=args.backbone,
     )
 
