@@ -134,7 +134,7 @@ def _stream_cell(r: dict[str, object]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from tinykws.demo import shared_dir
     from tinykws.fewshot import DEFAULT_EMBEDDING
-    from tinykws.fewshot_eval import eval_noise, load_embedder, paired_difference, realdev_eval
+    from tinykws.fewshot_eval import eval_noise, load_embedder, paired_difference, real_language, realdev_eval
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--realdev", type=Path, nargs="+", default=[shared_dir() / "realdev" / "ar"],
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     res: dict[str, dict[str, object]] = {}
     for root in args.realdev:
-        lang = root.name if (root / f"{root.name}_splits.csv").is_file() else "ar"
+        lang = real_language(root)
         res[str(root)] = {}
         width = {}
         for name, path in progress(arms, f"embeddings on {root.name}", len(arms)):

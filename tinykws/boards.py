@@ -74,6 +74,15 @@ class Board:
     source_dirs: tuple[Path, ...] = ()
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
+    def oversize(self, flash: int, ram: int) -> list[str]:
+        """What of `flash` and `ram` exceeds this board's, as 'flash N > M bytes' (empty: it fits)."""
+        over = []
+        if flash > self.flash_bytes:
+            over.append(f"flash {flash} > {self.flash_bytes} bytes")
+        if ram > self.ram_bytes:
+            over.append(f"RAM {ram} > {self.ram_bytes} bytes")
+        return over
+
 
 def list_boards() -> list[str]:
     """Names of the packaged boards (tinykws.resources.boards_dir)."""

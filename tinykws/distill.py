@@ -113,10 +113,12 @@ def build_pool(
     noise_clips: int,
     seed: int,
     max_per_root: int | None = None,
+    noise: np.ndarray | None = None,
 ) -> Pool:
-    """Read and assemble the pool; unreadable clips are skipped and counted."""
+    """Read and assemble the pool; unreadable clips are skipped and counted. `noise`: the
+    segments the noise clips are cut from (default: pretrain_noise(seed), as training uses)."""
     from tinykws.data.corpus import load_clips
-    from tinykws.pretrain import silence_audio
+    from tinykws.pretrain import pretrain_noise, silence_audio
 
     parts: list[tuple[np.ndarray, str, list[str], list[str]]] = []
     origin: list[str] = []
@@ -141,7 +143,8 @@ def build_pool(
         w = unlabelled_windows(np.concatenate(real_train), unlabelled, rng)
         parts.append((w, "unlabelled", [""] * len(w), ["train"] * len(w)))
     if noise_clips:
-        nz = silence_audio(_noise_segments(seed), noise_clips, rng, max_volume=0.1)
+        segs = pretrain_noise(seed) if noise is None else noise
+        nz = silence_audio(segs, noise_clips, rng, max_volume=0.1)
         parts.append((nz, "noise", [""] * len(nz), ["train"] * len(nz)))
     if skipped:
         notice(f"distill: skipped {skipped} unreadable clips")
@@ -260,15 +263,16 @@ def distill(
 
     from tinykws.features import get_frontend
     from tinykws.fsutil import atomic_dir
-    from tinykws.pretrain import EMBEDDING_LAYER, augment, embedding_model
+    from tinykws.pretrain import EMBEDDING_LAYER, augment, embedding_model, pretrain_noise
     from tinykws.teacher import Teacher, TeacherCache
 
     out = Path(out)
     if not synthetic and not real:
         raise TinyKWSError("distill: the pool holds no audio (give --synthetic and/or --real corpora)")
     t_model = Teacher(teacher)  # before reading any audio: a missing extra fails at once
+    noise = pretrain_noise(seed)
     pool = build_pool([Path(p) for p in synthetic or []], [Path(p) for p in real or []],
-                      unlabelled, noise_clips, seed, max_per_root)  # fmt: skip
+                      unlabelled, noise_clips, seed, max_per_root, noise)  # fmt: skip
     cdir = Path(cache) if cache else out.parent / f".{out.name}.teacher-cache"
     tc = TeacherCache(cdir, t_model)
     t0 = time.perf_counter()
@@ -286,7 +290,6 @@ def distill(
     y_word = np.array([windex.get(w, -1) for w in pool.label], np.int32)
 
     fe = get_frontend("mlperf")
-    noise = _noise_segments(seed)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     x_tr = fe.dequantize(fe.int8_features(augment(pool.audio[tr], noise, rng, copies)))[..., None]
@@ -433,13 +436,6 @@ def _espeak_unused(pool: Pool) -> list[str] | None:
         return espeak_unused(langs + (["cmn"] if "zh" in langs else []))
     except TinyKWSError:
         return None
-
-
-def _noise_segments(seed: int) -> np.ndarray:
-    from tinykws.data.noise import NoiseBank
-
-    kinds = ("white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur")
-    return NoiseBank(seed=seed, n_synth=80, kinds=kinds).segments
 
 
 def _deployed(model: Any, fe: Any, calib: np.ndarray) -> dict[str, int]:

@@ -528,10 +528,10 @@ def fewshot_eval(
     def held_out(lang: str) -> list[str]:
         # built-in words the embedding never heard: those past its first N words for an embedding
         # that recorded only how many (older ones), else every one not among its words
-        used = pre_langs.get(lang, {}).get("words", [])
+        used = set(pre_langs.get(lang, {}).get("words", []))
         if lang.split("-")[0] not in builtin_languages():
             return []
-        return [w for w in builtin_words(lang) if w not in set(used)] if used else heldout_words(lang, 20)
+        return [w for w in builtin_words(lang) if w not in used] if used else heldout_words(lang, 20)
 
     defaults_seen = [lang for lang in seen if held_out(lang)]
     if len(defaults_seen) < len(seen) and not explicit_seen:
@@ -633,7 +633,7 @@ def fewshot_eval(
             "stream_hours": sum(st[2] for st in streams[group]),
         }
     if realdev:
-        lang = Path(realdev).name if list(Path(realdev).glob("*_splits.csv")) else "ar"
+        lang = real_language(Path(realdev))
         result["realdev"] = realdev_eval(
             embedder, Path(realdev), noise, seed, shots, copies, language=lang,
             unknown_speakers=unknown_speakers, head_options=head_options, own_unknown=realdev_own_unknown,
@@ -707,6 +707,12 @@ def real_recordings(
     if not files:
         raise TinyKWSError(f"--realdev: no audio files under {root}")
     return files, lab, spk, native
+
+
+def real_language(root: Path) -> str:
+    """The language of a real-speech folder: an MSWC language folder names it (realtune/lt); a
+    folder per keyword is realdev's Arabic."""
+    return root.name if any(root.glob("*_splits.csv")) else "ar"  # the test real_recordings makes
 
 
 def _shots_of_speakers(

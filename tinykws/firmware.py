@@ -293,11 +293,7 @@ def build_firmware(
 
 def check_fits(board: Board, flash: int, ram: int) -> None:
     """Refuse an image bigger than the board's flash or RAM, with the sizes."""
-    over = []
-    if flash > board.flash_bytes:
-        over.append(f"flash {flash} > {board.flash_bytes} bytes")
-    if ram > board.ram_bytes:
-        over.append(f"RAM {ram} > {board.ram_bytes} bytes")
+    over = board.oversize(flash, ram)
     if over:
         raise TinyKWSError(f"{board.name}: image does not fit: {', '.join(over)}")
 

@@ -210,11 +210,7 @@ def export_arduino_library(
             res = compile_model(tflite, tmp / "est")
             flash, ram = res.weights_bytes, res.arena_bytes + 2 * 16000
             measured = False
-        over = []
-        if flash > b.flash_bytes:
-            over.append(f"flash {flash} > {b.flash_bytes} bytes")
-        if ram > b.ram_bytes:
-            over.append(f"RAM {ram} > {b.ram_bytes} bytes")
+        over = b.oversize(flash, ram)
         if over:
             how = "compiled for" if measured else "estimated for"
             raise TinyKWSError(
