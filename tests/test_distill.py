@@ -201,3 +201,82 @@ def test_teacher_output_is_its_package_output():
     ref = Resnet50_Arc_loss().audioToVector(place(clip, 24000, t.center_crop)[0])[0]
     assert ours.shape == (2048,)
     assert float(ours @ ref) > 0.999
+
+
+def _tiny_distill_args(tmp_path, corpus, out, *extra):
+    return ["distill", "--real", str(corpus), "--unlabelled", "20", "--noise-clips", "10",
+            "--filters", "8", "--blocks", "1", "--dim", "8", "--cache", str(tmp_path / "cache"),
+            "--out", str(out), *extra]  # fmt: skip
+
+
+def test_distill_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    """A run killed after an epoch resumes there (weights and Adam moments kept), refuses to
+    resume with other arguments, and removes its checkpoint once the embedding is written."""
+    monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
+    import tensorflow as tf
+
+    import tinykws.pretrain
+    import tinykws.teacher
+
+    monkeypatch.setattr(tinykws.teacher, "Teacher", FakeTeacher)
+    corpus = make_mswc(tmp_path / "c", speakers=5, takes=2)
+    out = tmp_path / "emb"
+    args = _tiny_distill_args(tmp_path, corpus, out, "--epochs", "3")
+
+    def crash_after_first(epochs):  # runs after the checkpoint callback, as a kill would
+        def boom(epoch, logs):
+            raise KeyboardInterrupt
+
+        return tf.keras.callbacks.LambdaCallback(on_epoch_end=boom)
+
+    real_notice = tinykws.pretrain._EpochNotice
+    monkeypatch.setattr(tinykws.pretrain, "_EpochNotice", crash_after_first)
+    assert main(args) == 130  # the CLI's answer to an interrupt
+    assert "interrupted" in capsys.readouterr().err
+    assert not out.exists()
+    ckpt = tmp_path / ".emb.ckpt"
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["epoch"] == 0 and (ckpt / state["file"]).is_file()
+    monkeypatch.setattr(tinykws.pretrain, "_EpochNotice", real_notice)
+
+    assert main([*args[:-2], "--epochs", "4", "--out", str(out), "--resume"]) == 2
+    assert "arguments differ from the checkpointed run" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    meta = json.loads((out / "tinykws.json").read_text())
+    assert meta["training"]["resumed_at_epoch"] == 1
+    assert len(meta["training"]["history"]["loss"]) == 3
+    assert not ckpt.exists()
+    assert main([*args, "--resume"]) == 2
+    assert "no readable distillation checkpoint" in capsys.readouterr().err
+
+
+def test_distill_warm_start_copies_the_embedding(tmp_path, monkeypatch, capsys):
+    """--init starts the student from an embedding: before any step its embedding equals the
+    init's on the same input; a DS-CNN of another shape is refused in one line."""
+    monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
+    import tinykws.teacher
+    from tinykws.distill import _warm_start, student_model
+    from tinykws.pretrain import EMBEDDING_LAYER, embedding_model, load_embedding
+
+    monkeypatch.setattr(tinykws.teacher, "Teacher", FakeTeacher)
+    corpus = make_mswc(tmp_path / "c", speakers=5, takes=2)
+    first = tmp_path / "first"
+    assert main(_tiny_distill_args(tmp_path, corpus, first, "--epochs", "1")) == 0
+    emb, _ = load_embedding(first)
+    student = student_model((49, 10), 8, 1, 8, 0)
+    _warm_start(student, first)
+    x = np.random.default_rng(0).standard_normal((4, 49, 10, 1)).astype(np.float32)
+    np.testing.assert_allclose(embedding_model(student)(x).numpy(), emb(x).numpy(), atol=1e-6)
+    assert student.get_layer(EMBEDDING_LAYER).output.shape[-1] == 8
+
+    assert main(_tiny_distill_args(tmp_path, corpus, tmp_path / "w", "--epochs", "1", "--init",
+                                   str(first))) == 0  # fmt: skip
+    meta = json.loads((tmp_path / "w" / "tinykws.json").read_text())
+    assert meta["training"]["warm_start"] == str(first)
+    bad = _tiny_distill_args(tmp_path, corpus, tmp_path / "x", "--init", str(first))
+    bad[bad.index("--filters") + 1] = "16"
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert "--init:" in err and "8 x 1 DS-CNN" in err and err.count("\n") == 1
+    assert main(_tiny_distill_args(tmp_path, corpus, tmp_path / "x", "--init", str(tmp_path))) == 2
+    assert "--init:" in capsys.readouterr().err

@@ -257,8 +257,15 @@ def distill(
     learning_rate: float = 3e-3,
     seed: int = 0,
     max_per_root: int | None = None,
+    init: str | Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Distil `teacher` into a DS-CNN embedding and write its model directory; returns tinykws.json."""
+    """Distil `teacher` into a DS-CNN embedding and write its model directory; returns tinykws.json.
+
+    `init`: an embedding directory of the same shape whose weights start the student (a warm
+    start: a further run of a distilled embedding, with its own cosine schedule). `resume`:
+    continue the run checkpointed beside `out` (every epoch, atomically) with the same arguments.
+    """
     import tensorflow as tf
 
     from tinykws.features import get_frontend
@@ -269,6 +276,16 @@ def distill(
     out = Path(out)
     if not synthetic and not real:
         raise TinyKWSError("distill: the pool holds no audio (give --synthetic and/or --real corpora)")
+    config = {
+        "teacher": teacher, "synthetic": [str(p) for p in synthetic or []],
+        "real": [str(p) for p in real or []], "unlabelled": unlabelled, "noise_clips": noise_clips,
+        "filters": filters, "blocks": blocks, "dim": dim, "relation_weight": relation_weight,
+        "words_weight": words_weight, "epochs": epochs, "copies": copies, "batch_size": batch_size,
+        "learning_rate": learning_rate, "seed": seed, "max_per_root": max_per_root,
+        "init": str(init) if init else None,
+    }  # fmt: skip
+    ckpt = Checkpoints(out, config, resume)  # before any work: a mismatched --resume fails at once
+    init_dir = _check_init(init, filters, blocks) if init else None
     t_model = Teacher(teacher)  # before reading any audio: a missing extra fails at once
     noise = pretrain_noise(seed)
     pool = build_pool([Path(p) for p in synthetic or []], [Path(p) for p in real or []],
@@ -309,6 +326,9 @@ def distill(
     if n_words:
         losses["words"], weights["words"], y_tr["words"] = words_loss, words_weight, w_tr
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=losses, loss_weights=weights)
+    if init_dir is not None:
+        _warm_start(model, init_dir)
+    epoch0 = ckpt.restore(model)
 
     def lr_at(epoch: int, _lr: float) -> float:
         return learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
@@ -316,11 +336,16 @@ def distill(
     from tinykws.pretrain import _EpochNotice
 
     t0 = time.perf_counter()
-    hist = model.fit(
-        x_tr, y_tr, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0,
-        callbacks=[tf.keras.callbacks.LearningRateScheduler(lr_at), _EpochNotice(epochs)],
-    )  # fmt: skip
-    train_s = time.perf_counter() - t0
+    if epoch0 < epochs:
+        # seeded by the epoch it starts at: a resumed run is reproducible, though its shuffles
+        # are not those the uninterrupted run would have drawn (the recipe is the same)
+        tf.keras.utils.set_random_seed(seed + epoch0)
+        model.fit(
+            x_tr, y_tr, batch_size=batch_size, epochs=epochs, initial_epoch=epoch0, shuffle=True,
+            verbose=0, callbacks=[tf.keras.callbacks.LearningRateScheduler(lr_at),
+                                  ckpt.callback(), _EpochNotice(epochs)],
+        )  # fmt: skip
+    train_s = ckpt.state["train_seconds"] + time.perf_counter() - t0
     dev_cos = None
     if len(x_dev):
         s = model.predict(x_dev, batch_size=256, verbose=0)["geometry"]
@@ -376,7 +401,9 @@ def distill(
             "teacher_cache": tc.stats(),
             "feature_seconds": round(feat_s, 1),
             "train_seconds": round(train_s, 1),
-            "history": {k: [round(float(v), 4) for v in vs] for k, vs in hist.history.items()},
+            "resumed_at_epoch": epoch0 if resume else None,
+            "warm_start": str(init) if init else None,
+            "history": ckpt.history(),
         },
         "figures": {
             "measured": True,
@@ -390,7 +417,131 @@ def distill(
         emb.save(d / "model.keras")
         (d / "tinykws.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
         (d / "NOTICE").write_text(notice_text(meta))
+    ckpt.remove()
     return meta
+
+
+class Checkpoints:
+    """Per-epoch checkpoints of a distillation run, beside the output (`.<out>.ckpt/`).
+
+    Why by hand rather than model.save: the student's losses are closures, which a .keras file
+    cannot restore, and a resumed run must continue Adam's moments, not restart them. Each epoch
+    writes the model's and the optimizer's variables to one .npz atomically, then state.json
+    (the commit point). The pool, the teacher targets (cached) and the augmented copies (seeded)
+    are rebuilt identically on resume, so only the weights need keeping.
+    """
+
+    def __init__(self, out: Path, config: dict[str, Any], resume: bool) -> None:
+        import shutil
+
+        from tinykws.fsutil import atomic_write_text
+
+        self.dir = out.parent / f".{out.name}.ckpt"
+        self.state: dict[str, Any] = {"epoch": -1, "history": [], "train_seconds": 0.0, "file": None}
+        if resume:
+            try:
+                saved = json.loads((self.dir / "config.json").read_text())
+                self.state = json.loads((self.dir / "state.json").read_text())
+            except (OSError, ValueError) as exc:
+                raise TinyKWSError(f"--resume: no readable distillation checkpoint at {self.dir}") from exc
+            if saved != config:
+                diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+                raise TinyKWSError(
+                    f"--resume: arguments differ from the checkpointed run in {self.dir} ({', '.join(diff)})"
+                )
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            atomic_write_text(self.dir / "config.json", json.dumps(config, indent=1))
+
+    def restore(self, model: Any) -> int:
+        """Load the last epoch's variables into `model` (compiled); the epoch to start from."""
+        if not self.state["file"]:
+            return 0
+        path = self.dir / self.state["file"]
+        try:
+            with np.load(path) as z:
+                weights = [z[f"w{i}"] for i in range(int(z["n_weights"]))]
+                opt = [z[f"o{i}"] for i in range(int(z["n_opt"]))]
+        except (OSError, ValueError, KeyError) as exc:
+            raise TinyKWSError(f"--resume: {path} is unreadable ({exc}); start again without --resume") from exc
+        model.set_weights(weights)
+        model.optimizer.build(model.trainable_variables)
+        if len(opt) != len(model.optimizer.variables):
+            raise TinyKWSError(f"--resume: {path} holds another optimizer's state")
+        for v, a in zip(model.optimizer.variables, opt, strict=True):
+            v.assign(a)
+        return int(self.state["epoch"]) + 1
+
+    def callback(self) -> Any:
+        import tensorflow as tf
+
+        ck = self
+        t_start = [time.perf_counter()]
+
+        class Save(tf.keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                import io
+
+                from tinykws.fsutil import atomic_write_bytes, atomic_write_text
+
+                buf = io.BytesIO()
+                w = self.model.get_weights()
+                o = [v.numpy() for v in self.model.optimizer.variables]
+                np.savez(buf, n_weights=len(w), n_opt=len(o), **{f"w{i}": a for i, a in enumerate(w)},
+                         **{f"o{i}": a for i, a in enumerate(o)})  # fmt: skip
+                name = f"epoch{epoch}.npz"
+                atomic_write_bytes(ck.dir / name, buf.getvalue())
+                now = time.perf_counter()
+                st = ck.state
+                st["train_seconds"] += now - t_start[0]
+                t_start[0] = now
+                st["history"].append({k: round(float(v), 4) for k, v in (logs or {}).items()})
+                old, st["epoch"], st["file"] = st["file"], epoch, name
+                atomic_write_text(ck.dir / "state.json", json.dumps(st, indent=1))
+                if old and old != name:
+                    (ck.dir / old).unlink(missing_ok=True)
+
+        return Save()
+
+    def history(self) -> dict[str, list[float]]:
+        """Per-metric lists over every epoch run, resumed or not."""
+        keys = {k for e in self.state["history"] for k in e if k != "learning_rate"}
+        return {k: [e.get(k) for e in self.state["history"]] for k in sorted(keys)}
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _check_init(init: str | Path, filters: int, blocks: int) -> Path:
+    """--init: an embedding directory whose DS-CNN has this run's shape (cheap: no TensorFlow)."""
+    from tinykws.pretrain import embedding_dir
+
+    try:
+        p = embedding_dir(init)
+    except TinyKWSError as exc:
+        raise TinyKWSError(str(exc).replace("--embedding", "--init", 1)) from exc
+    m = json.loads((p / "tinykws.json").read_text()).get("model", {})
+    if (m.get("filters"), m.get("blocks")) != (filters, blocks):
+        raise TinyKWSError(
+            f"--init: {p} is a {m.get('filters')} x {m.get('blocks')} DS-CNN, this run is "
+            f"--filters {filters} --blocks {blocks}"
+        )
+    return p
+
+
+def _warm_start(model: Any, init_dir: Path) -> None:
+    """Copy the embedding's weights, layer by layer (same names), into the student."""
+    from tinykws.pretrain import load_embedding
+
+    emb, _ = load_embedding(init_dir)
+    names = {layer.name for layer in model.layers}
+    for layer in emb.layers:
+        if layer.weights:
+            if layer.name not in names:
+                raise TinyKWSError(f"--init: {init_dir} has layer {layer.name!r}, which the student lacks")
+            model.get_layer(layer.name).set_weights(layer.get_weights())
 
 
 LICENSES_NOTE = {
@@ -465,6 +616,8 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--copies", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default=None, help="warm start from this embedding (same --filters/--blocks)")
+    p.add_argument("--resume", action="store_true", help="continue the run checkpointed beside --out")
     p.add_argument("--out", required=True)
 
 
@@ -481,6 +634,7 @@ def cli_run(args: argparse.Namespace) -> int:
         filters=args.filters, blocks=args.blocks, dim=args.dim,
         relation_weight=args.relation_weight, words_weight=args.words_weight,
         epochs=args.epochs, copies=args.copies, seed=args.seed, max_per_root=args.max_per_root,
+        init=args.init, resume=args.resume,
     )  # fmt: skip
     f = meta["figures"]
     print(f"embedding: {args.out} (distilled from {meta['teacher']['name']})")
