@@ -27,7 +27,7 @@ from tinykws.fsutil import atomic_write_text
 
 def main(argv: list[str] | None = None) -> int:
     from tinykws.data.corpus import load_clips, read_corpus
-    from tinykws.teacher import Teacher, TeacherCache
+    from tinykws.training.teacher import Teacher, TeacherCache
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--real", type=Path, required=True, help="an MSWC-layout root or language folder")

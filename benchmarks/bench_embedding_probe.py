@@ -81,8 +81,8 @@ def random_embedder(embedding: Path, seed: int) -> object:
     """tinykws's embedding architecture with freshly initialised weights (seeded)."""
     import tensorflow as tf
 
-    from tinykws.fewshot import Embedder
-    from tinykws.pretrain import load_embedding
+    from tinykws.training.fewshot import Embedder
+    from tinykws.training.pretrain import load_embedding
 
     classifier, meta = load_embedding(embedding)
     tf.keras.utils.set_random_seed(seed)
@@ -133,8 +133,14 @@ def _stream_cell(r: dict[str, object]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from tinykws.demo import shared_dir
-    from tinykws.fewshot import DEFAULT_EMBEDDING
-    from tinykws.fewshot_eval import eval_noise, load_embedder, paired_difference, real_language, realdev_eval
+    from tinykws.training.fewshot import DEFAULT_EMBEDDING
+    from tinykws.training.fewshot_eval import (
+        eval_noise,
+        load_embedder,
+        paired_difference,
+        real_language,
+        realdev_eval,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--realdev", type=Path, nargs="+", default=[shared_dir() / "realdev" / "ar"],
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "mlperf-ref":
             return TFLiteEmbedder(args.reference)
         if name == "teacher":
-            from tinykws.teacher import TeacherEmbedder
+            from tinykws.training.teacher import TeacherEmbedder
 
             return TeacherEmbedder(cache=args.teacher_cache)
         return random_embedder(args.embedding, args.seed)

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TINYKWS_NO_PROGRESS", "1")
 
-from tinykws._features_signals import mixed_clips  # noqa: E402
+from tinykws.data.mlperf import MLPERF_LABELS  # noqa: E402
 from tinykws.features import FRONTENDS, get_frontend  # noqa: E402
-from tinykws.mlperf import MLPERF_LABELS  # noqa: E402
+from tinykws.features.signals import mixed_clips  # noqa: E402
 
 SHARED = Path(os.environ.get("TINYKWS_SHARED", ROOT.parent / "shared"))
 
@@ -107,7 +107,7 @@ def speed(n: int, repeat: int, libs: dict) -> list[tuple[str, float]]:
 def realdev(libs: dict) -> dict:
     """Reference model top-1 with our front end; C and TF agreement on the same real clips."""
     from tinykws.audio import fix_length, load_audio
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     gsc = SHARED / "realdev" / "gsc"
     model = SHARED / "peers" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
@@ -144,7 +144,7 @@ def on_m4() -> dict:
     """Emulated instructions per clip of the C front end on Cortex-M4F (QEMU mps2-an386)."""
     import soundfile as sf
 
-    from tinykws import _features_qemu
+    from tinykws.features import emulator as _features_qemu
 
     if _features_qemu.available():
         return {}

@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=Path("benchmarks/results/fewshot"))
     args = ap.parse_args()
     from tinykws.audio import write_wav
-    from tinykws.fewshot import tts_shots
+    from tinykws.training.fewshot import tts_shots
 
     args.work.mkdir(parents=True, exist_ok=True)
     shots, _ = tts_shots(args.keyword, args.language, 5, seed=123)

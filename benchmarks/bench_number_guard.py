@@ -1,7 +1,7 @@
 """How the few-shot number guard sees keywords: each number word's keyword-likeness.
 
 Why: languages without a word list get numbers read by espeak-ng as unknown words, and a number
-may be the keyword itself. `tinykws.fewshot.without_keyword_like` drops a number word whose
+may be the keyword itself. `tinykws.training.fewshot.without_keyword_like` drops a number word whose
 keyword-likeness (0: the typical number word, 1: the shots) exceeds LIKE_KEYWORD. This prints,
 for espeak-ng shots of number words spelled out and of other words, the keyword's own number
 (where there is one) and the nearest other numbers, so the threshold can be checked.
@@ -28,8 +28,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/number_guard.md"))
     args = ap.parse_args()
-    from tinykws.fewshot import DEFAULT_EMBEDDING, LIKE_KEYWORD, keyword_likeness, tts_shots, unknown_bank
-    from tinykws.fewshot_eval import load_embedder
+    from tinykws.training.fewshot import (
+        DEFAULT_EMBEDDING,
+        LIKE_KEYWORD,
+        keyword_likeness,
+        tts_shots,
+        unknown_bank,
+    )
+    from tinykws.training.fewshot_eval import load_embedder
 
     emb = load_embedder(DEFAULT_EMBEDDING)
     lines = [

@@ -30,13 +30,19 @@ def test_log_probs(model_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """(log-probabilities, labels, prior correction) of a model directory on its own test split."""
     import tensorflow as tf
 
+    from tinykws.data.splits import noise_bank
     from tinykws.features import get_frontend
-    from tinykws.train import TrainConfig, _noise_bank, assemble_splits, evaluation_audio, prior_log_ratio
+    from tinykws.training.train import (
+        TrainConfig,
+        assemble_splits,
+        evaluation_audio,
+        prior_log_ratio,
+    )
 
     meta = json.loads((model_dir / "tinykws.json").read_text())
     cfg = TrainConfig(**{"embedding": None, **meta["training"]["config"]})  # older configs: scratch
     splits, summary = assemble_splits(cfg)
-    noise = _noise_bank(cfg).segments.astype(np.float32)
+    noise = noise_bank(cfg).segments.astype(np.float32)
     fe = get_frontend(cfg.frontend)
     _, test, audio = evaluation_audio(cfg, splits, noise)
     x = fe.dequantize(fe.int8_features(audio))[..., None]

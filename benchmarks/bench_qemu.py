@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from tinykws.bench import PEERS, bench  # noqa: E402
 from tinykws.boards import load_board  # noqa: E402
+from tinykws.device.bench import PEERS, bench  # noqa: E402
 
 BOARDS = ["qemu-m3", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 MODELS = {

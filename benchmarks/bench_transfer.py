@@ -82,7 +82,7 @@ def run(
     corpus: Path, work: Path, name: str, overrides: dict[str, Any], test_speakers: int, folds: list[str]
 ) -> dict[str, Any]:
     from tinykws.demo import DemoConfig, demo_train_config
-    from tinykws.train import train
+    from tinykws.training.train import train
 
     row: dict[str, Any] = {"name": name, "set": overrides, "folds": {}}
     t0 = time.perf_counter()

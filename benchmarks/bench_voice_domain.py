@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from tinykws.data.corpus import load_clips, read_corpus
-from tinykws.fewshot import DEFAULT_EMBEDDING
-from tinykws.fewshot_eval import load_embedder
-from tinykws.pretrain import language_words, synth_corpus
+from tinykws.training.fewshot import DEFAULT_EMBEDDING
+from tinykws.training.fewshot_eval import load_embedder
+from tinykws.training.pretrain import language_words, synth_corpus
 
 
 def _unit(e: np.ndarray) -> np.ndarray:

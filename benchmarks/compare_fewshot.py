@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from tinykws.errors import TinyKWSError
-from tinykws.fewshot_eval import compare_results
+from tinykws.training.fewshot_eval import compare_results
 
 
 def _row(label: str, d: dict) -> str:

@@ -42,7 +42,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 def _tflm_outputs(data: bytes, xs: np.ndarray) -> np.ndarray | str:
     """In a worker process: TFLM's outputs, or the reason it refuses the model."""
     from tinykws.errors import TinyKWSError
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     try:
         return TFLMRunner(data).invoke_batch(xs)

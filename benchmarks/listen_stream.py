@@ -29,8 +29,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from tinykws.bench import PEERS  # noqa: E402
-from tinykws.listen import MLPERF_LABELS, ListenConfig, detect, pcm16, simulate  # noqa: E402
+from tinykws.device.bench import PEERS  # noqa: E402
+from tinykws.device.listen import MLPERF_LABELS, ListenConfig, detect, pcm16, simulate  # noqa: E402
 
 REALDEV = ROOT.parent / "shared" / "realdev" / "gsc"
 REF = PEERS / "mlperf-tiny-kws" / "kws_ref_model.tflite"
@@ -95,7 +95,7 @@ def main() -> int:
     global REF
     labels, name = MLPERF_LABELS, "kws_ref_model"
     if args.model:
-        from tinykws.firmware import model_labels, resolve_model
+        from tinykws.firmware.build import model_labels, resolve_model
 
         REF, mdir = resolve_model(args.model)
         name = mdir.name if mdir else REF.stem
@@ -110,7 +110,7 @@ def main() -> int:
     t0 = time.time()
     host = simulate(pcm, REF, "mlperf", labels, base)
     host_s = time.time() - t0
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     scale, zp = TFLMRunner(REF).output_quant
     ms = [h[0] for h in host.hops]
@@ -124,9 +124,9 @@ def main() -> int:
 
     # device: the first seconds of the same stream on qemu-m4
     from tinykws.boards import load_board
+    from tinykws.device.listen import stream_to_device
     from tinykws.device.qemu import QemuBoard
-    from tinykws.firmware import build_firmware
-    from tinykws.listen import stream_to_device
+    from tinykws.firmware.build import build_firmware
 
     n_dev = int(args.device_seconds * 16000) // (base.hop_ms * 16) * (base.hop_ms * 16)
     board = load_board("qemu-m4")

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from needs import QEMU
 
-from tinykws.bench import bench, load_eembc_inputs
 from tinykws.boards import load_board
+from tinykws.device.bench import bench
 from tinykws.errors import TinyKWSError
+from tinykws.features.files import load_eembc_inputs
 
 pytestmark = QEMU
 RECORD = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_qemu_results.json"
@@ -41,7 +42,7 @@ def test_mlperf_ref_model_bitexact_200_random(mlperf_ref_model, tmp_path):
 
 
 def test_sample_input_and_eembc_folder(mlperf_ref_model, mlperf_sample_input, tmp_path):
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     x = np.fromfile(mlperf_sample_input, dtype=np.int8)
     label = int(np.argmax(TFLMRunner(mlperf_ref_model).invoke(x)))
@@ -75,8 +76,8 @@ def test_raw_audio_mode(mlperf_ref_model, micro_speech_wavs, tmp_path):
     from tinykws.audio import fix_length, load_audio
     from tinykws.device.qemu import QemuBoard
     from tinykws.features import get_frontend
-    from tinykws.firmware import build_firmware
-    from tinykws.tflm import TFLMRunner
+    from tinykws.firmware.build import build_firmware
+    from tinykws.models.tflm import TFLMRunner
 
     board = load_board("qemu-m4")
     res = build_firmware(board, mlperf_ref_model, tmp_path, frontend="mlperf")
@@ -98,7 +99,7 @@ def test_raw_audio_mode(mlperf_ref_model, micro_speech_wavs, tmp_path):
 def test_bench_table_side_by_side(micro_speech_model, mlperf_ref_model, capsys):
     import argparse
 
-    from tinykws.bench import cli_configure_bench_table, cli_run_bench_table
+    from tinykws.device.bench import cli_configure_bench_table, cli_run_bench_table
 
     p = argparse.ArgumentParser()
     cli_configure_bench_table(p)
@@ -114,7 +115,7 @@ def test_bench_table_side_by_side(micro_speech_model, mlperf_ref_model, capsys):
 def test_build_model_directory_with_frontend(mlperf_ref_model, tmp_path):
     """A model directory's tinykws.json front end goes into the image (raw-audio mode); the
     bench build leaves it out so that its flash and RAM are model plus runtime only."""
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     mdir = tmp_path / "kws"
     mdir.mkdir()
@@ -131,7 +132,7 @@ def test_build_model_directory_with_frontend(mlperf_ref_model, tmp_path):
 
 def test_build_refuses_image_bigger_than_board(mlperf_ref_model, tmp_path):
     """A board profile with 32 KB of flash: the ref model image (~45 KB) is refused, with sizes."""
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     src = load_board("qemu-m4").path.read_text()
     small = src.replace('name = "qemu-m4"', 'name = "tiny-m4"')

@@ -10,7 +10,7 @@ import pytest
 from tinykws.errors import TinyKWSError
 from tinykws.export._hostbuild import HostModel, build_host_library
 from tinykws.export.compiler import compile_model, quantize_multiplier
-from tinykws.tflm import TFLMRunner
+from tinykws.models.tflm import TFLMRunner
 
 FLAVOURS = {"default": [], "portable": ["-DTINYKWS_PORTABLE"]}
 

@@ -17,7 +17,7 @@ import pytest
 from tinykws.errors import TinyKWSError
 from tinykws.export._hostbuild import HostModel, build_host_library
 from tinykws.export.compiler import SUPPORTED_OPS, compile_model
-from tinykws.tflm import TFLMRunner
+from tinykws.models.tflm import TFLMRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

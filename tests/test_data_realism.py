@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from tinykws.data.realism import reference_agreement
 from tinykws.data.synth import synthesize
+from tinykws.training.realism import reference_agreement
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

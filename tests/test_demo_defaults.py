@@ -56,7 +56,7 @@ def test_demo_run_leaves_models_demo_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import tinykws.demo as demo
-    import tinykws.train as train_mod
+    import tinykws.training.train as train_mod
 
     before = {p: p.stat().st_mtime_ns for p in DEMO.rglob("*")}
     monkeypatch.setattr(demo, "build_root", lambda: tmp_path / "build")

@@ -37,8 +37,8 @@ def test_demo_model_directory_is_complete():
 
 
 def test_demo_model_bitexact_on_qemu_m4(mlperf_sample_input, tmp_path):
-    from tinykws.bench import bench
-    from tinykws.tflm import TFLMRunner
+    from tinykws.device.bench import bench
+    from tinykws.models.tflm import TFLMRunner
 
     r = bench("qemu-m4", DEMO, n=200, seed=99, build_dir=tmp_path / "rand")
     assert r.bitexact == r.n == 200

@@ -139,7 +139,7 @@ def test_busy_port():
 def test_bench_retries_an_input_once_after_a_reset():
     import numpy as np
 
-    from tinykws.bench import _run_one
+    from tinykws.device.bench import _run_one
 
     state = {"infers": 0}
 

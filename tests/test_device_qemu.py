@@ -16,7 +16,7 @@ from tinykws.boards import list_boards, load_board
 from tinykws.device.protocol import DeviceCommandError
 from tinykws.device.qemu import QemuBoard
 from tinykws.errors import TinyKWSError
-from tinykws.firmware import check_fits, compile_sources
+from tinykws.firmware.build import check_fits, compile_sources
 
 pytestmark = QEMU
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"

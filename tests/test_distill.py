@@ -32,7 +32,7 @@ def test_log_filterbank_matches_python_speech_features():
     EfficientWord-Net's audio_utils carries; and equals that package's own when installed."""
     import python_speech_features as psf
 
-    from tinykws.teacher import TEACHERS, log_filterbank
+    from tinykws.training.teacher import TEACHERS, log_filterbank
 
     spec = TEACHERS["efficientword-net"]
     rng = np.random.default_rng(0)
@@ -54,7 +54,7 @@ class FakeTeacher:
     """A stand-in teacher: a fixed random projection of the clip's spectrum, unit length."""
 
     def __init__(self, name: str = "fake", threads: int | None = None) -> None:
-        from tinykws.teacher import TeacherSpec
+        from tinykws.training.teacher import TeacherSpec
 
         self.spec = TeacherSpec("fake", "none", "none", 16000, 24000, 16, "none", "test")
         self.fingerprint = "0" * 16
@@ -76,7 +76,7 @@ class FakeTeacher:
 
 
 def test_cache_resumes_and_recomputes_corrupt_entries(tmp_path):
-    from tinykws.teacher import TeacherCache
+    from tinykws.training.teacher import TeacherCache
 
     rng = np.random.default_rng(0)
     clips = (0.1 * rng.standard_normal((10, 16000))).astype(np.float32)
@@ -106,9 +106,9 @@ def test_distill_tiny_with_a_stand_in_teacher(tmp_path, monkeypatch):
     """The whole verb on tone words, noise and windows across real clips, with a fake teacher:
     the embedding directory ships the embedding only, records teacher and pool, and has a NOTICE."""
     monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
-    import tinykws.teacher
+    import tinykws.training.teacher
 
-    monkeypatch.setattr(tinykws.teacher, "Teacher", FakeTeacher)
+    monkeypatch.setattr(tinykws.training.teacher, "Teacher", FakeTeacher)
     corpus = make_mswc(tmp_path / "c", speakers=5, takes=2)
     out = tmp_path / "emb"
     rc = main(["distill", "--real", str(corpus), "--unlabelled", "20", "--noise-clips", "10",
@@ -128,7 +128,7 @@ def test_distill_tiny_with_a_stand_in_teacher(tmp_path, monkeypatch):
     assert meta["training"]["teacher_cache"]["computed"] == sum(sum(v.values()) for v in pool.values())
     assert -1.0 <= meta["figures"]["dev_cosine_to_teacher"] <= 1.0
     assert "Picovoice" in (out / "NOTICE").read_text()
-    from tinykws.pretrain import load_embedding
+    from tinykws.training.pretrain import load_embedding
 
     model, _ = load_embedding(out)
     assert model.output.shape[-1] == 8  # the embedding only: no geometry map, no word head
@@ -136,7 +136,7 @@ def test_distill_tiny_with_a_stand_in_teacher(tmp_path, monkeypatch):
 
 
 def test_unlabelled_windows_join_two_clips():
-    from tinykws.distill import unlabelled_windows
+    from tinykws.training.distill import unlabelled_windows
 
     a = np.stack([np.full(16000, 1.0, np.float32), np.full(16000, 2.0, np.float32)])
     w = unlabelled_windows(a, 8, np.random.default_rng(0))
@@ -166,7 +166,7 @@ def test_distill_bad_input(tmp_path, capsys, monkeypatch):
 
 @needs_teacher
 def test_teacher_files_absent_corrupt_or_mismatched(tmp_path, monkeypatch):
-    import tinykws.teacher as T
+    import tinykws.training.teacher as T
 
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not an onnx model")
@@ -191,7 +191,7 @@ def test_teacher_output_is_its_package_output():
     for the same 1.5 s window: the input is computed as the teacher was trained."""
     from eff_word_net.audio_processing import Resnet50_Arc_loss
 
-    from tinykws.teacher import Teacher, place
+    from tinykws.training.teacher import Teacher, place
 
     rng = np.random.default_rng(0)
     clip = np.zeros((1, 16000), np.float32)
@@ -215,10 +215,10 @@ def test_distill_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
     import tensorflow as tf
 
-    import tinykws.pretrain
-    import tinykws.teacher
+    import tinykws.training.pretrain
+    import tinykws.training.teacher
 
-    monkeypatch.setattr(tinykws.teacher, "Teacher", FakeTeacher)
+    monkeypatch.setattr(tinykws.training.teacher, "Teacher", FakeTeacher)
     corpus = make_mswc(tmp_path / "c", speakers=5, takes=2)
     out = tmp_path / "emb"
     args = _tiny_distill_args(tmp_path, corpus, out, "--epochs", "3")
@@ -229,15 +229,15 @@ def test_distill_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
 
         return tf.keras.callbacks.LambdaCallback(on_epoch_end=boom)
 
-    real_notice = tinykws.pretrain._EpochNotice
-    monkeypatch.setattr(tinykws.pretrain, "_EpochNotice", crash_after_first)
+    real_notice = tinykws.training.pretrain._EpochNotice
+    monkeypatch.setattr(tinykws.training.pretrain, "_EpochNotice", crash_after_first)
     assert main(args) == 130  # the CLI's answer to an interrupt
     assert "interrupted" in capsys.readouterr().err
     assert not out.exists()
     ckpt = tmp_path / ".emb.ckpt"
     state = json.loads((ckpt / "state.json").read_text())
     assert state["epoch"] == 0 and (ckpt / state["file"]).is_file()
-    monkeypatch.setattr(tinykws.pretrain, "_EpochNotice", real_notice)
+    monkeypatch.setattr(tinykws.training.pretrain, "_EpochNotice", real_notice)
 
     assert main([*args[:-2], "--epochs", "4", "--out", str(out), "--resume"]) == 2
     assert "arguments differ from the checkpointed run" in capsys.readouterr().err
@@ -254,11 +254,11 @@ def test_distill_warm_start_copies_the_embedding(tmp_path, monkeypatch, capsys):
     """--init starts the student from an embedding: before any step its embedding equals the
     init's on the same input; a DS-CNN of another shape is refused in one line."""
     monkeypatch.setenv("TINYKWS_NO_PROGRESS", "1")
-    import tinykws.teacher
-    from tinykws.distill import _warm_start, student_model
-    from tinykws.pretrain import EMBEDDING_LAYER, embedding_model, load_embedding
+    import tinykws.training.teacher
+    from tinykws.training.distill import _warm_start, student_model
+    from tinykws.training.pretrain import EMBEDDING_LAYER, embedding_model, load_embedding
 
-    monkeypatch.setattr(tinykws.teacher, "Teacher", FakeTeacher)
+    monkeypatch.setattr(tinykws.training.teacher, "Teacher", FakeTeacher)
     corpus = make_mswc(tmp_path / "c", speakers=5, takes=2)
     first = tmp_path / "first"
     assert main(_tiny_distill_args(tmp_path, corpus, first, "--epochs", "1")) == 0

@@ -24,7 +24,7 @@ def _no_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in ("TINYKWS_BOSSAC", "TINYKWS_PIO"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(doctor, "FESTIVAL_VOICE_ROOTS", (tmp_path / "no-voices",))
-    import tinykws.device.pio as pio
+    import tinykws.firmware.pio as pio
 
     monkeypatch.setattr(pio, "VENV_BIN", empty)
 
@@ -135,9 +135,9 @@ def test_verbs_lacking_a_tool_point_to_doctor(
     assert "apt-get install espeak-ng" in err[0] and "tinykws doctor" in err[0]
     # the firmware build, the emulator, the QEMU profiler, the flasher, PlatformIO
     import tinykws.device.flasher as flasher
-    import tinykws.device.pio as pio
     import tinykws.export._qemu_profile as prof
-    import tinykws.firmware as fw
+    import tinykws.firmware.build as fw
+    import tinykws.firmware.pio as pio
     from tinykws.device.qemu import QemuBoard
 
     for call in (

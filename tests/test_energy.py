@@ -259,8 +259,8 @@ def test_windows_and_always_on_power():
 
 
 def test_bench_energy_arguments_and_always_on(mlperf_ref_model):
-    from tinykws.bench import BenchResult, add_always_on, bench
     from tinykws.boards import load_board
+    from tinykws.device.bench import BenchResult, add_always_on, bench
 
     with pytest.raises(TinyKWSError, match="needs --energy-port"):
         bench("qemu-m4", mlperf_ref_model, energy="ppk2")

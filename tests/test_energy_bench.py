@@ -22,7 +22,7 @@ class FakeBoard(BoardPeer):
 
     def __init__(self, model):
         super().__init__()
-        from tinykws.tflm import TFLMRunner
+        from tinykws.models.tflm import TFLMRunner
 
         self.runner = TFLMRunner(model)
         self.scale, self.zp = self.runner.output_quant
@@ -73,7 +73,7 @@ def rig(mlperf_ref_model):
 
 
 def test_bench_nano33_with_ppk2(rig, mlperf_ref_model, tmp_path):
-    from tinykws.bench import bench
+    from tinykws.device.bench import bench
 
     board, monitor = rig
     ppk2 = monitor(ppk2_words(6250))  # 62.5 ms of 10 mA between the edges (+2 pulse samples)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tinykws._features_signals import espeak_words, mixed_clips, noise_clip, vowel_like
+from tinykws.data.mlperf import MLPERF_LABELS
 from tinykws.errors import TinyKWSError
 from tinykws.features import FRONTENDS, FrontEnd, cached_int8_features, get_frontend
-from tinykws.mlperf import MLPERF_LABELS
+from tinykws.features.signals import espeak_words, mixed_clips, noise_clip, vowel_like
 
 
 def tf_reference_mlperf(audio: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ def test_quantize_truncates_toward_zero_and_saturates():
 
 
 def test_reference_model_input_quantization(mlperf_ref_model):
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     scale, zp = TFLMRunner(mlperf_ref_model).input_quant
     fe = get_frontend("mlperf")
@@ -119,7 +119,7 @@ def test_reference_model_input_quantization(mlperf_ref_model):
 def test_reference_model_hears_our_features(mlperf_ref_model, micro_speech_wavs):
     """Real Speech Commands clips through our mlperf front end into the MLPerf reference model."""
     from tinykws.audio import fix_length, load_audio
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     runner = TFLMRunner(mlperf_ref_model)
     fe = get_frontend("mlperf")
@@ -139,7 +139,7 @@ def test_reference_model_hears_our_features(mlperf_ref_model, micro_speech_wavs)
 def test_reference_model_on_realdev(mlperf_ref_model, realdev_gsc):
     """Measure only (never tuned on): the reference model's top-1 with our front end."""
     from tinykws.audio import fix_length, load_audio
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     paths = sorted(p for p in realdev_gsc.glob("*/*") if p.is_file())
     audio = np.stack([fix_length(load_audio(p, quiet=True)) for p in paths])

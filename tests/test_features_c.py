@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tinykws import _features_qemu
-from tinykws._features_c import render_header
-from tinykws._features_signals import espeak_words, mixed_clips
 from tinykws.features import FRONTENDS, FrontEnd, get_frontend
+from tinykws.features import emulator as _features_qemu
+from tinykws.features.cheader import render_header
+from tinykws.features.signals import espeak_words, mixed_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES_DIR = ROOT / "firmware" / "features"

@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 
 from tinykws import cli
-from tinykws._features_signals import vowel_like
 from tinykws.audio import fix_length, load_audio
 from tinykws.features import get_frontend
+from tinykws.features.signals import vowel_like
 
 
 def _corpus(root, layout: dict[str, list[str]]):

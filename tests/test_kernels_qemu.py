@@ -14,7 +14,7 @@ import pytest
 
 from tinykws.export._hostbuild import HostModel, build_host_library
 from tinykws.export._qemu_profile import profile_on_qemu
-from tinykws.tflm import TFLMRunner
+from tinykws.models.tflm import TFLMRunner
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")),

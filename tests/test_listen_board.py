@@ -46,8 +46,8 @@ def test_listen_live_on_a_board_port(mlperf_ref_model, tmp_path, capsys):
 
 
 def test_listen_live_without_microphone(mlperf_ref_model, tmp_path):
+    from tinykws.device.listen import listen
     from tinykws.device.protocol import DeviceCommandError
-    from tinykws.listen import listen
 
     board = MicBoard(mic=False)
     board.start()

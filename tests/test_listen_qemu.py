@@ -1,7 +1,7 @@
 """Streaming detection (`listen`) on qemu-m4: a synthesized stream with known keyword positions
 is played into the MLPerf Tiny reference model; the device's detections, its features (within
 1 LSB of the host front end) and its outputs (bit-exact with tflite_micro on those features)
-are checked against the host's twin of the loop (tinykws.listen.simulate)."""
+are checked against the host's twin of the loop (tinykws.device.listen.simulate)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from needs import QEMU
 
 from tinykws.boards import load_board
+from tinykws.device.listen import MLPERF_LABELS, ListenConfig, simulate, stream_to_device
 from tinykws.device.protocol import DeviceCommandError
 from tinykws.device.qemu import QemuBoard
 from tinykws.errors import TinyKWSError
-from tinykws.firmware import build_firmware, compile_sources
-from tinykws.listen import MLPERF_LABELS, ListenConfig, simulate, stream_to_device
+from tinykws.firmware.build import build_firmware, compile_sources
 
 pytestmark = QEMU
 FAKE = Path(__file__).parent / "fixtures" / "fake_model"
@@ -26,7 +26,7 @@ CFG = ListenConfig(hop_ms=250, avg_ms=500, threshold=0.6, suppress_ms=1000)
 def _stream(wavs: Path) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     """4 s: quiet, 'yes', recorded noise, quiet, 'yes', quiet; returns (pcm, keyword spans ms)."""
     from tinykws.audio import load_audio
-    from tinykws.listen import pcm16
+    from tinykws.device.listen import pcm16
 
     yes = pcm16(load_audio(wavs / "yes_1000ms.wav"))
     noise = (pcm16(load_audio(wavs / "noise_1000ms.wav")) // 2).astype(np.int16)
@@ -76,7 +76,7 @@ def test_detections_at_keyword_positions(streamed):
 
 
 def test_device_features_and_outputs_match_host(streamed):
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     got, want, _, ref = streamed
     assert len(got.features) == len(want.features) == 16

@@ -14,8 +14,8 @@ from modelfuzz import mutants, run_compile
 from tinykws.cli import main
 from tinykws.errors import TinyKWSError
 from tinykws.export import compiler
-from tinykws.modelfile import read_tflite
-from tinykws.tflm import TFLMRunner
+from tinykws.models.modelfile import read_tflite
+from tinykws.models.tflm import TFLMRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT.parent / "shared" / "peers"

@@ -47,8 +47,8 @@ def test_unknown_model_name():
 
 
 def test_converts_to_average_pool_not_mean():
-    from tinykws.quantize import quantize_keras, tflite_ops
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
+    from tinykws.training.quantize import quantize_keras, tflite_ops
 
     m = build_model("dscnn-s", (49, 10), 12, filters=16, blocks=1)
     rep = np.random.default_rng(0).normal(-30, 25, (40, 49, 10)).astype(np.float32)

@@ -13,7 +13,7 @@ import pytest
 
 from tinykws.boards import ROOT, load_board
 from tinykws.errors import TinyKWSError
-from tinykws.firmware import build_firmware, check_fits, format_sizes
+from tinykws.firmware.build import build_firmware, check_fits, format_sizes
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
 

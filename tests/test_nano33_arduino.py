@@ -1,4 +1,4 @@
-"""The nano33 Arduino-core path (firmware/ports/nano33-arduino, tinykws/device/pio.py,
+"""The nano33 Arduino-core path (firmware/ports/nano33-arduino, tinykws/firmware/pio.py,
 `make flash BOARD=nano33 CORE=arduino`) without a network or a board.
 
 What can be checked here: the profile pins every PlatformIO spec to one version; the port's C++
@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import pytest
 
 from tinykws.boards import ROOT, load_board
-from tinykws.device import flasher, pio
+from tinykws.device import flasher
 from tinykws.errors import TinyKWSError
+from tinykws.firmware import pio
 
 PORT_DIR = ROOT / "firmware" / "ports" / "nano33-arduino"
 STUB = ROOT / "tests" / "fixtures" / "arduino_mbed_stub"
@@ -165,7 +166,7 @@ def test_port_compiles_and_defines_the_whole_port_interface(tmp_path):
 def test_our_c_sources_compile_with_the_cores_flags_and_werror(tmp_path, mlperf_ref_model):
     """Every C file of the generated PlatformIO project (through its wrapper in src/) compiles
     with the core's C flags plus ours, -Werror; core_entry.c renames the runner's main."""
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     board = load_board("nano33")
     res = build_firmware(board, mlperf_ref_model, tmp_path / "b", frontend="mlperf")
@@ -241,7 +242,7 @@ def test_flash_runs_pinned_pio_commands_with_the_detected_port(
     monkeypatch, tmp_path, mlperf_ref_model, fake_pio, capsys
 ):
     from tinykws.cli import main
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     exe, calls = fake_pio
     ref = build_firmware("nano33", mlperf_ref_model, tmp_path / "ref", audio=False)
@@ -349,7 +350,7 @@ def test_a_model_too_big_is_refused_before_download_and_before_upload(
     Fitting as bare metal but not with the Arduino core's share: refused after the build, before
     the upload (our check on the ELF, and PlatformIO's own size check)."""
     from tinykws.cli import main
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     exe, calls = fake_pio
     monkeypatch.setattr(flasher, "_comports", lambda: [FakePort("/dev/ttyACM0", 0x2341)])
@@ -408,5 +409,5 @@ def test_make_stops_with_one_line_when_pip_cannot_install_platformio(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("tinykws: error:")]
     assert len(lines) == 1 and "could not install PlatformIO" in lines[0]
     assert "without CORE=arduino" in lines[0]
-    # the Makefile and tinykws/device/pio.py name the same PlatformIO versions
+    # the Makefile and tinykws/firmware/pio.py name the same PlatformIO versions
     assert f"PIO_SPEC := {pio.PIO_SPEC}" in (ROOT / "Makefile").read_text()

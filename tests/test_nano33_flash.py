@@ -75,7 +75,7 @@ def test_no_bossac_says_what_to_install(monkeypatch, tmp_path):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-objcopy") is None, reason="needs arm-none-eabi-objcopy")
 def test_flash_runs_touch_then_bossac(monkeypatch, tmp_path, mlperf_ref_model):
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     res = build_firmware("nano33", mlperf_ref_model, tmp_path / "b", audio=False)
     fake = tmp_path / "bossac"

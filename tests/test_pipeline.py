@@ -75,7 +75,7 @@ def test_model_directory_contract(trained):
 
 
 def test_int8_graph_uses_firmware_friendly_ops(trained):
-    from tinykws.quantize import tflite_ops
+    from tinykws.training.quantize import tflite_ops
 
     ops = tflite_ops((trained / "model_int8.tflite").read_bytes())
     assert "AVERAGE_POOL_2D" in ops and "MEAN" not in ops
@@ -108,7 +108,7 @@ def test_training_is_deterministic(trained, corpus, tmp_path):
 
 
 def test_resume_after_crash(trained, corpus, tmp_path, monkeypatch):
-    import tinykws.train as tr
+    import tinykws.training.train as tr
 
     out = tmp_path / "resumed"
     real = tr._save_keras_atomic
@@ -155,7 +155,7 @@ def test_missing_corpus_error(tmp_path, capsys):
 
 
 def test_evaluate_eembc_inputs_with_reference_model(mlperf_ref_model, mlperf_sample_input, tmp_path):
-    from tinykws.evaluate import evaluate
+    from tinykws.training.evaluate import evaluate
 
     d = tmp_path / "inputs"
     d.mkdir()
@@ -184,7 +184,7 @@ def test_export_cli_rewrites_sources(trained, tmp_path):
 def test_quantize_cli_recalibrates_from_training_data(trained, tmp_path, capsys):
     import shutil
 
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     d = tmp_path / "copy"
     shutil.copytree(trained, d)
@@ -221,7 +221,7 @@ def test_unknown_resample_draws_a_fresh_unknown_set_each_epoch(corpus):
     the pool rows differ between epochs (that is the point: more unknown words over a run)."""
     import numpy as np
 
-    from tinykws.train import TrainConfig, _augment_plan, assemble_splits
+    from tinykws.training.train import TrainConfig, _augment_plan, assemble_splits
 
     cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en",
                       unknown_resample=True, unknown_share=0.05, batch_size=32)  # fmt: skip
@@ -247,7 +247,7 @@ def test_held_out_splits_do_not_depend_on_seed_or_training_share(corpus, capsys)
     training draw only, and --eval-unknown-share sets the dev/test share on its own."""
     import numpy as np
 
-    from tinykws.train import TrainConfig, assemble_splits
+    from tinykws.training.train import TrainConfig, assemble_splits
 
     def splits_for(**kw):
         cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en", **kw)
@@ -280,7 +280,7 @@ def test_channel_offsets_are_smooth_bounded_spectral_envelopes():
     import numpy as np
 
     from tinykws.features import get_frontend
-    from tinykws.train import _channel_offsets
+    from tinykws.training.train import _channel_offsets
 
     fe = get_frontend("mlperf")
     dct = fe.dct_matrix()
@@ -309,7 +309,7 @@ def test_hard_negatives_draw_follows_the_given_probabilities(corpus):
     other rows (keywords, silence) are all still there."""
     import numpy as np
 
-    from tinykws.train import TrainConfig, _augment_plan, assemble_splits
+    from tinykws.training.train import TrainConfig, _augment_plan, assemble_splits
 
     cfg = TrainConfig(data=str(corpus), keywords=KEYWORDS.split(","), out="unused", language="en",
                       unknown_resample=True, unknown_share=0.05, hard_negatives=1.0,
@@ -341,7 +341,7 @@ def test_prior_log_ratio_turns_training_shares_into_eval_shares():
     keywords pooled); a group absent from either split is left alone."""
     import numpy as np
 
-    from tinykws.train import prior_log_ratio
+    from tinykws.training.train import prior_log_ratio
 
     train = {"_silence_": 100, "_unknown_": 200, "yes": 330, "no": 370}
     ev = {"_silence_": 10, "_unknown_": 10, "yes": 41, "no": 39}
@@ -361,7 +361,7 @@ def test_prior_correction_is_the_uncorrected_model_plus_the_bias_shift(corpus, t
     import numpy as np
     import tensorflow as tf
 
-    from tinykws.train import prior_log_ratio
+    from tinykws.training.train import prior_log_ratio
 
     shares = ["--unknown-share", "0.3", "--eval-unknown-share", "0.1", "--epochs", "1"]
     a, b = tmp_path / "plain", tmp_path / "corrected"
@@ -387,7 +387,7 @@ def test_train_on_a_frozen_embedding(corpus, tmp_path):
     started from. The int8 path is the same as for a DS-CNN from scratch."""
     import numpy as np
 
-    from tinykws.pretrain import embedding_model, load_embedding
+    from tinykws.training.pretrain import embedding_model, load_embedding
 
     emb_dir = Path(__file__).resolve().parents[1] / "models" / "embed-ml"
     out = tmp_path / "on_emb"

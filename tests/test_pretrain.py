@@ -31,7 +31,7 @@ def test_pretrain_tiny(tmp_path, monkeypatch):
 
     import tensorflow as tf
 
-    from tinykws.pretrain import load_embedding
+    from tinykws.training.pretrain import load_embedding
 
     model, _ = load_embedding(out)
     assert tuple(model.get_layer("flatten").output.shape)[-1] == 8
@@ -80,7 +80,7 @@ def test_am_softmax_loss_and_unit_weights():
     import tensorflow as tf
 
     from tinykws.models.dscnn import dscnn
-    from tinykws.pretrain import AM_SOFTMAX, EMBEDDING_LAYER, am_softmax_classifier
+    from tinykws.training.pretrain import AM_SOFTMAX, EMBEDDING_LAYER, am_softmax_classifier
 
     tf.keras.utils.set_random_seed(0)
     base = dscnn((49, 10), 5, filters=8, blocks=1)
@@ -105,7 +105,7 @@ def test_pretrain_unknown_loss_is_a_one_line_error(tmp_path, capsys):
     import pytest
 
     from tinykws.errors import TinyKWSError
-    from tinykws.pretrain import pretrain
+    from tinykws.training.pretrain import pretrain
 
     with pytest.raises(SystemExit) as e:
         main(["pretrain", "--languages", "de", "--loss", "triplet", "--out", str(tmp_path / "e")])

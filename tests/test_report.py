@@ -47,9 +47,9 @@ def test_report_accuracy_on_a_folder_corpus(micro_speech_wavs, mlperf_ref_model,
     import numpy as np
 
     from tinykws.audio import load_audio
+    from tinykws.device.listen import MLPERF_LABELS
     from tinykws.features import get_frontend
-    from tinykws.listen import MLPERF_LABELS
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     data = tmp_path / "data"
     for word in ("yes", "no"):
@@ -72,8 +72,8 @@ def test_report_accuracy_on_a_folder_corpus(micro_speech_wavs, mlperf_ref_model,
 
 def test_report_model_directory_metrics_and_labels(mlperf_ref_model, tmp_path):
     """A model directory: accuracy rows from its tinykws.json, labels built into the image."""
+    from tinykws.device.listen import MLPERF_LABELS
     from tinykws.features import get_frontend
-    from tinykws.listen import MLPERF_LABELS
 
     d = tmp_path / "mymodel"
     d.mkdir()

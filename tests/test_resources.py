@@ -87,7 +87,7 @@ def test_unknown_board_is_one_line_listing_known_boards(
 
 
 def test_model_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tinykws.firmware import resolve_model
+    from tinykws.firmware.build import resolve_model
 
     monkeypatch.chdir(tmp_path)
     # nothing here: models/demo and demo are the shipped model

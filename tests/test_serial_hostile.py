@@ -92,9 +92,9 @@ def test_bench_keeps_partial_results_on_a_fault(monkeypatch, mlperf_ref_model, t
     import contextlib
 
     import tinykws.device.qemu as qemu
-    import tinykws.firmware as firmware
-    from tinykws import bench as bench_mod
-    from tinykws.tflm import TFLMRunner
+    import tinykws.firmware.build as firmware
+    from tinykws.device import bench as bench_mod
+    from tinykws.models.tflm import TFLMRunner
 
     oracle = TFLMRunner(mlperf_ref_model)
     xs = bench_mod.random_inputs(4, 490, 0)
@@ -137,7 +137,7 @@ def test_bench_keeps_partial_results_on_a_fault(monkeypatch, mlperf_ref_model, t
 
 
 def test_listen_keeps_detections_before_a_reply_that_never_ends():
-    from tinykws.listen import ListenConfig, stream_to_device
+    from tinykws.device.listen import ListenConfig, stream_to_device
 
     def behaviour(cmd: str, i: int) -> bytes:
         if "audio" in cmd:  # the previous block's samples precede it (no '%' in them)

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from tinykws.data import perturb as pt
+from tinykws.data.mlperf import MLPERF_KEYWORDS
 from tinykws.data.synth import (
     DEFAULT_LANGUAGES,
     SPLITS_HEADER,
@@ -21,7 +22,6 @@ from tinykws.data.synth import (
     make_speakers,
     synthesize,
 )
-from tinykws.mlperf import MLPERF_KEYWORDS
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 

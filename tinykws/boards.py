@@ -84,6 +84,13 @@ class Board:
         return over
 
 
+def check_fits(board: Board, flash: int, ram: int) -> None:
+    """Refuse an image bigger than the board's flash or RAM, with the sizes."""
+    over = board.oversize(flash, ram)
+    if over:
+        raise TinyKWSError(f"{board.name}: image does not fit: {', '.join(over)}")
+
+
 def list_boards() -> list[str]:
     """Names of the packaged boards (tinykws.resources.boards_dir)."""
     return resources.list_boards()

@@ -16,26 +16,37 @@ from tinykws.errors import TinyKWSError
 # verb -> (module, one-line help). Modules are imported lazily only when building the parser;
 # they must keep TensorFlow imports inside functions so that `tinykws --help` is fast.
 VERBS: dict[str, tuple[str, str]] = {
+    # data
     "synth": ("tinykws.data.synth", "synthesize a multilingual keyword corpus (MSWC layout)"),
-    "features": ("tinykws.features", "write int8 feature files in the EEMBC/MLPerf Tiny layout"),
-    "train": ("tinykws.train", "train a DS-CNN keyword model"),
-    "quantize": ("tinykws.quantize", "full-integer int8 quantization of a trained model"),
-    "evaluate": ("tinykws.evaluate", "accuracy, per-class F1 and confusion matrix, float and int8"),
+    # features
+    "features": ("tinykws.features.files", "write int8 feature files in the EEMBC/MLPerf Tiny layout"),
+    # training
+    "train": ("tinykws.training.train", "train a DS-CNN keyword model"),
+    "quantize": ("tinykws.training.quantize", "full-integer int8 quantization of a trained model"),
+    "evaluate": ("tinykws.training.evaluate", "accuracy, per-class F1 and confusion matrix, float and int8"),
+    "pretrain": ("tinykws.training.pretrain",
+                 "train a multilingual keyword embedding (DS-CNN) for few-shot models"),
+    "distill": ("tinykws.training.distill", "distil a real-speech teacher into the embedding DS-CNN"),
+    "fewshot": ("tinykws.training.fewshot",
+                "an int8 keyword model from ~5 clips on the pretrained embedding"),
+    "fewshot-eval": ("tinykws.training.fewshot_eval", "few-shot protocol: F1 and streaming FRR vs FA/h"),
+    # export
     "export": ("tinykws.export.carrays", "write model_data.{h,c}, labels.h, features_config.h"),
-    "demo": ("tinykws.demo", "the main job end to end on the embedded defaults"),
     "compile": ("tinykws.export.compiler", "compile an int8 .tflite to C (no interpreter)"),
-    "build": ("tinykws.firmware", "build firmware for a board"),
-    "flash": ("tinykws.firmware", "build firmware for a board and program it (emulated boards: build only)"),
-    "bench": ("tinykws.bench", "run a model on a board over serial and measure it"),
-    "bench-table": ("tinykws.bench", "bench the demo and MLPerf Tiny reference models side by side"),
-    "pretrain": ("tinykws.pretrain", "train a multilingual keyword embedding (DS-CNN) for few-shot models"),
-    "distill": ("tinykws.distill", "distil a real-speech teacher into the embedding DS-CNN"),
-    "fewshot": ("tinykws.fewshot", "an int8 keyword model from ~5 clips on the pretrained embedding"),
-    "fewshot-eval": ("tinykws.fewshot_eval", "few-shot protocol: F1 and streaming FRR vs FA/h"),
-    "listen": ("tinykws.listen", "streaming keyword detection on a board (recording or live mic)"),
+    # firmware
+    "build": ("tinykws.firmware.build", "build firmware for a board"),
+    # device and bench
+    "flash": ("tinykws.device.flash",
+              "build firmware for a board and program it (emulated boards: build only)"),
+    "bench": ("tinykws.device.bench", "run a model on a board over serial and measure it"),
+    "bench-table": ("tinykws.device.bench", "bench the demo and MLPerf Tiny reference models side by side"),
+    "listen": ("tinykws.device.listen", "streaming keyword detection on a board (recording or live mic)"),
+    # report
     "report": ("tinykws.report", "one page per board and model: accuracy, latency, memory, energy"),
+    # the whole pipeline, and the machine
+    "demo": ("tinykws.demo", "the main job end to end on the embedded defaults"),
     "doctor": ("tinykws.doctor", "what is installed (tools, voices, extras, ports) and how to add the rest"),
-}
+}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tinykws.mlperf import MLPERF_KEYWORDS, MLPERF_LABELS
+from tinykws.data.mlperf import MLPERF_KEYWORDS, MLPERF_LABELS
 from tinykws.progress import notice
 from tinykws.resources import build_root
 
 if TYPE_CHECKING:
-    from tinykws.train import TrainConfig
+    from tinykws.training.train import TrainConfig
 
 
 def shared_dir() -> Path:
@@ -80,7 +80,7 @@ def synthesize_demo_corpus(cfg: DemoConfig) -> Path:
 
 def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
     """The demo's training recipe (benchmarks/bench_transfer.py evaluates variations of it)."""
-    from tinykws.train import TrainConfig, embedding_setting
+    from tinykws.training.train import TrainConfig, embedding_setting
 
     return TrainConfig(
         data=str(corpus),
@@ -100,9 +100,9 @@ def demo_train_config(cfg: DemoConfig, corpus: Path, out: Path) -> TrainConfig:
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     """Run the demo; returns a summary (also written to <out>/demo.json)."""
-    from tinykws.evaluate import evaluate
     from tinykws.fsutil import atomic_write_text
-    from tinykws.train import train
+    from tinykws.training.evaluate import evaluate
+    from tinykws.training.train import train
 
     t0 = time.perf_counter()
     notice(f"[1/3] synthesizing {', '.join(cfg.languages)} into {cfg.work / 'corpus'}")

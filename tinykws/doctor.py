@@ -87,7 +87,7 @@ def _tool(
 
 def system_checks() -> list[Check]:
     """Synthesizers, toolchain, emulator, flashers."""
-    from tinykws.firmware import CC
+    from tinykws.toolchain import CC
 
     checks = [
         _tool("speech", "espeak-ng", ["--version"], _apt("espeak-ng")),
@@ -143,8 +143,8 @@ def _bossac() -> Check:
 
 
 def _platformio() -> Check:
-    from tinykws.device.pio import PIO_SPEC, find_pio
     from tinykws.errors import TinyKWSError
+    from tinykws.firmware.pio import PIO_SPEC, find_pio
 
     try:
         path = find_pio()

@@ -31,7 +31,7 @@ import numpy as np
 from tinykws import resources
 from tinykws.boards import Board, list_boards, load_board
 from tinykws.errors import TinyKWSError
-from tinykws.modeldir import read_meta
+from tinykws.models.modeldir import read_meta
 from tinykws.progress import notice
 
 RATES_HZ = (0.25, 1.0, 4.0)
@@ -73,13 +73,13 @@ def _accuracy(
     labels: list[str] | None = None,
     frontend: str | None = None,
 ) -> dict[str, Any]:
-    from tinykws.firmware import resolve_model
+    from tinykws.firmware.build import resolve_model
 
     out: dict[str, Any] = {}
     if data is not None:
-        from tinykws.evaluate import evaluate
         from tinykws.features import get_frontend
-        from tinykws.tflm import TFLMRunner
+        from tinykws.models.tflm import TFLMRunner
+        from tinykws.training.evaluate import evaluate
 
         tfl, _ = resolve_model(model)
         size = int(np.prod(TFLMRunner(tfl).input_shape))
@@ -125,9 +125,9 @@ def model_figures(
     frontend: str | None = None,
 ) -> ModelFigures:
     """Bench `model` for the report (on the board, or its emulated twin) and label the figures."""
-    from tinykws.bench import bench
+    from tinykws.device.bench import bench
     from tinykws.device.energy import always_on_uw
-    from tinykws.firmware import build_firmware
+    from tinykws.firmware.build import build_firmware
 
     bd = build_dir or resources.build_root() / "report"
     if board.emulated or port is not None:
@@ -296,8 +296,8 @@ def report(
     frontend: str | None = None,
 ) -> Path:
     """Write report.md, memory.png, power.png and report.json for `model` on `board`."""
-    from tinykws.bench import REF_MODEL
-    from tinykws.firmware import resolve_model
+    from tinykws.device.bench import REF_MODEL
+    from tinykws.firmware.build import resolve_model
     from tinykws.fsutil import atomic_write_text
 
     b = board if isinstance(board, Board) else load_board(board)
@@ -311,7 +311,7 @@ def report(
         models.append(ref)
     elif ref is not None and not Path(ref).is_file():
         notice(f"MLPerf Tiny reference model not found at {ref}; reporting {name} alone")
-    from tinykws.listen import MLPERF_LABELS
+    from tinykws.device.listen import MLPERF_LABELS
 
     cols = []
     for i, m in enumerate(models):
@@ -344,7 +344,7 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    from tinykws.listen import resolve_labels
+    from tinykws.device.listen import resolve_labels
 
     path = report(
         args.board, args.model, args.out, reference=None if args.no_reference else "default", port=args.port,

@@ -86,9 +86,27 @@ struct tkusb_reply {
 /* Decode the 8 bytes of a SETUP packet (little-endian fields). */
 void tkusb_setup_parse(const uint8_t raw[8], struct tkusb_setup *s);
 
+/* ---- the port interface this layer declares ---- */
+/* What the stack asks of the controller glue. The port (or the host test driver) fills one,
+ * constant in flash, and hands it to tkusb_init: the stack calls its port only through it, so
+ * these objects have no undefined symbols and link to any port.
+ * configured: the configuration changed (0: unconfigured): enable or disable the data and
+ *   notification endpoints, reset their data toggles to DATA0 (from tkusb_setup / bus reset);
+ * stall: SET_FEATURE / CLEAR_FEATURE(ENDPOINT_HALT) on `ep_addr` (0x81, 0x02, 0x82): stall or
+ *   un-stall it (un-stalling also resets its data toggle, USB 2.0 9.4.5);
+ * touch1200: the Arduino 1200-baud touch (the host set 1200 baud, then dropped DTR): reboot
+ *   into the bootloader, letting the current status stage complete first (it is called from
+ *   inside tkusb_setup, before the glue acknowledges the request). */
+struct tkusb_port {
+    void (*configured)(uint8_t config);
+    void (*stall)(uint8_t ep_addr, int stall);
+    void (*touch1200)(void);
+};
+
 /* Once at start-up: `serial` (8 bytes, e.g. the chip's unique id) becomes the 16-hex-digit
- * serial number string, so that two boards get stable, different /dev/serial/by-id names. */
-void tkusb_init(const uint8_t serial[8]);
+ * serial number string, so that two boards get stable, different /dev/serial/by-id names;
+ * `port` (not NULL, every member set) is the glue the stack calls. */
+void tkusb_init(const uint8_t serial[8], const struct tkusb_port *port);
 
 /* USB bus reset (and VBUS removal): back to the Default state, unconfigured, rings emptied. */
 void tkusb_bus_reset(void);
@@ -132,16 +150,7 @@ enum tkusb_ctrl tkusb_cdc_setup(const struct tkusb_setup *s, struct tkusb_reply 
 enum tkusb_ctrl tkusb_cdc_ctrl_out(const uint8_t *data, uint16_t len);
 void tkusb_cdc_reset(void);
 
-/* ---- hooks the port (or the host test driver) implements ---- */
-/* The configuration changed (0: unconfigured): enable or disable the data and notification
- * endpoints, reset their data toggles to DATA0. Called from tkusb_setup / tkusb_bus_reset. */
-void tkusb_port_configured(uint8_t config);
-/* SET_FEATURE / CLEAR_FEATURE(ENDPOINT_HALT) on `ep_addr` (0x81, 0x02, 0x82): stall or
- * un-stall it (un-stalling also resets its data toggle, USB 2.0 9.4.5). */
-void tkusb_port_stall(uint8_t ep_addr, int stall);
-/* The Arduino 1200-baud touch: the host set the line coding to 1200 baud and then dropped DTR.
- * The port reboots into its bootloader; it should let the current status stage complete
- * first (called from inside tkusb_setup, before the glue acknowledges the request). */
-void tkusb_port_touch1200(void);
+/* The port given to tkusb_init (for usb_cdc.c's touch). */
+const struct tkusb_port *tkusb_port(void);
 
 #endif /* TK_USB_H */

@@ -10,7 +10,7 @@
  * to ask for the bootloader. The touch is what the Arduino IDE / tinykws flash do before
  * uploading: open the port at 1200 baud, drop DTR, close (tinykws/device/flasher.py). It is
  * detected when SET_CONTROL_LINE_STATE clears DTR while the line coding says 1200 baud, and
- * then calls tkusb_port_touch1200().
+ * then calls the port's touch1200.
  */
 #include "tk_usb.h"
 
@@ -106,7 +106,7 @@ enum tkusb_ctrl tkusb_cdc_setup(const struct tkusb_setup *s, struct tkusb_reply 
         if ((g_line_state & LINE_DTR) == 0u) {
             tx_flush(); /* nobody is listening any more */
             if (tkusb_cdc_baud() == TOUCH_BAUD) {
-                tkusb_port_touch1200();
+                tkusb_port()->touch1200();
             }
         }
         return TKUSB_CTRL_STATUS;

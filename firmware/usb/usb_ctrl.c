@@ -34,6 +34,7 @@
 #define FEATURE_ENDPOINT_HALT 0u
 
 static uint8_t g_address, g_config;
+static const struct tkusb_port *g_port;
 static uint8_t g_halted; /* bit 0: 0x81, bit 1: 0x02, bit 2: 0x82 */
 static uint8_t g_buf[TKUSB_CTRL_OUT_MAX];
 
@@ -46,8 +47,9 @@ void tkusb_setup_parse(const uint8_t raw[8], struct tkusb_setup *s)
     s->wLength = (uint16_t)(raw[6] | (raw[7] << 8));
 }
 
-void tkusb_init(const uint8_t serial[8])
+void tkusb_init(const uint8_t serial[8], const struct tkusb_port *port)
 {
+    g_port = port;
     tkusb_desc_set_serial(serial);
     tkusb_bus_reset();
 }
@@ -58,12 +60,13 @@ void tkusb_bus_reset(void)
     g_halted = 0;
     if (g_config != 0u) {
         g_config = 0;
-        tkusb_port_configured(0);
+        g_port->configured(0);
     }
     tkusb_cdc_reset();
 }
 
 uint8_t tkusb_address(void) { return g_address; }
+const struct tkusb_port *tkusb_port(void) { return g_port; }
 uint8_t tkusb_configuration(void) { return g_config; }
 
 /* Reply with `len` bytes of `data`, truncated to what the host asked for (9.3.5: the device
@@ -144,7 +147,7 @@ static enum tkusb_ctrl standard_device(const struct tkusb_setup *s, struct tkusb
         g_config = (uint8_t)s->wValue;
         g_halted = 0;
         tkusb_cdc_reset();
-        tkusb_port_configured(g_config);
+        g_port->configured(g_config);
         return TKUSB_CTRL_STATUS;
     default:
         /* CLEAR/SET_FEATURE(DEVICE_REMOTE_WAKEUP, TEST_MODE): not supported (no remote wakeup
@@ -198,7 +201,7 @@ static enum tkusb_ctrl standard_endpoint(const struct tkusb_setup *s, struct tku
         } else {
             g_halted = (uint8_t)(g_halted & ~(1u << bit));
         }
-        tkusb_port_stall((uint8_t)s->wIndex, s->bRequest == REQ_SET_FEATURE);
+        g_port->stall((uint8_t)s->wIndex, s->bRequest == REQ_SET_FEATURE);
         return TKUSB_CTRL_STATUS;
     default:
         return TKUSB_CTRL_STALL;

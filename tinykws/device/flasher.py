@@ -13,7 +13,7 @@ TINYKWS_BOSSAC to it, or it is found under ~/.arduino15. Otherwise the `bossac` 
 recognize the nRF52840 bootloader, use the Arduino fork). The Arduino cores themselves cannot
 be downloaded on the machines tinykws is built on, so nothing here depends on arduino-cli or
 PlatformIO; the Arduino-core path (`--core arduino`), which lets PlatformIO do the touch and run
-its own bossac, is tinykws/device/pio.py.
+its own bossac, is tinykws/firmware/pio.py.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def flash_bossac(
     notice: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Upload `elf` (converted to .bin) with the 1200-baud touch and bossac; returns the command."""
-    from tinykws.firmware import CC
+    from tinykws.toolchain import CC
 
     say = notice or (lambda _m: None)
     bossac, fork = find_bossac()

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import tempfile
 
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     ap = argparse.ArgumentParser(prog="python -m tinykws.export._qemu_profile", description=main.__doc__)
     ap.add_argument("model", type=Path)

@@ -112,8 +112,8 @@ def _main_header(name: str, model: str, keywords: list[str]) -> str:
 
 def _sources(tmp: Path, tflite: Path, meta: dict, model_name: str) -> dict[str, bytes]:
     """src/ file name -> content: compiled graph, kernels, front end, labels, detector API."""
-    from tinykws.export.carrays import labels_header
     from tinykws.export.compiler import compile_model
+    from tinykws.export.ctext import labels_header
     from tinykws.features import FrontEnd
 
     fw = resources.firmware_dir()
@@ -140,7 +140,7 @@ def _sources(tmp: Path, tflite: Path, meta: dict, model_name: str) -> dict[str, 
 def library_sizes(src_dir: Path, cflags: tuple[str, ...], build: Path) -> tuple[int, int]:
     """(flash, RAM) bytes of the library's objects, compiled with arm-none-eabi-gcc for the
     board's CPU: flash = .text + .data, RAM = .data + .bss, as `tinykws build` counts them."""
-    from tinykws.firmware import CC, SIZE
+    from tinykws.toolchain import CC, SIZE
 
     objs = []
     for c in sorted(src_dir.glob("*.c")):
@@ -169,9 +169,9 @@ def export_arduino_library(
     the front end on the device. Refused, with the sizes, when it does not fit `board`.
     """
     from tinykws.boards import load_board
-    from tinykws.firmware import CC, SIZE, resolve_model
     from tinykws.fsutil import atomic_write_bytes
-    from tinykws.modeldir import read_meta
+    from tinykws.models.modeldir import read_meta, resolve_model
+    from tinykws.toolchain import CC, SIZE
 
     tflite, model_dir = resolve_model(model)
     if model_dir is None:

@@ -23,7 +23,7 @@ import numpy as np
 from tinykws import resources
 from tinykws.errors import TinyKWSError
 from tinykws.fsutil import atomic_write_text
-from tinykws.modelfile import read_tflite
+from tinykws.models.modelfile import read_tflite
 
 KERNEL_DIR = resources.firmware_dir() / "kernels"
 
@@ -197,7 +197,7 @@ def _pad(stride: int, in_size: int, k: int, out_size: int) -> int:
 
 
 def _read_model(src: bytes | str | Path, where: str) -> tuple[list[_Tensor], list[_Op], list[int], list[int]]:
-    """The graph of a model, through the one verified reader (tinykws.modelfile).
+    """The graph of a model, through the one verified reader (tinykws.models.modelfile).
 
     Everything structural (offsets, sizes, indices, quantization array lengths, the order of the
     graph) is checked there; what is left here are the checks of what the kernels can run.
@@ -938,7 +938,7 @@ def compile_model(
 
     `fast_requant` and `dsp_layouts` exist so tests can force the DSP kernels' general paths
     (generic requantization, TFLite weight layout); the output is bit-exact either way.
-    The model is read by tinykws.modelfile; `where` names bytes in messages (default: the path).
+    The model is read by tinykws.models.modelfile; `where` names bytes in messages (default: the path).
     """
     if where is None:
         where = "<model bytes>" if isinstance(tflite, bytes | bytearray) else str(tflite)

@@ -204,7 +204,7 @@ static void toggle_data0(uint8_t ep_addr)
     USBD_DTOGGLE = ep_select(ep_addr) | DTOGGLE_DATA0;
 }
 
-void tkusb_port_configured(uint8_t config)
+static void port_configured(uint8_t config)
 {
     g_in_busy = 0;
     g_out_ready = 0;
@@ -221,7 +221,7 @@ void tkusb_port_configured(uint8_t config)
     }
 }
 
-void tkusb_port_stall(uint8_t ep_addr, int stall)
+static void port_stall(uint8_t ep_addr, int stall)
 {
     USBD_EPSTALL = (ep_addr & 7u) | ((ep_addr & 0x80u) ? EPSTALL_IO_IN : 0u) | (stall ? EPSTALL_STALL : 0u);
     if (!stall) {
@@ -229,7 +229,10 @@ void tkusb_port_stall(uint8_t ep_addr, int stall)
     }
 }
 
-void tkusb_port_touch1200(void) { g_reboot = 1u; }
+static void port_touch1200(void) { g_reboot = 1u; }
+
+/* The glue the USB layer calls (its interface, tk_usb.h), constant in flash. */
+static const struct tkusb_port k_port = {port_configured, port_stall, port_touch1200};
 
 static void reboot_to_bootloader(void)
 {
@@ -363,7 +366,7 @@ void port_usbd_isr(void)
         USBD_EVENTS_USBRESET = 0u;
         g_ep0_state = EP0_IDLE;
         tkusb_bus_reset();
-        tkusb_port_configured(0); /* EP0 only, whatever the state was */
+        port_configured(0); /* EP0 only, whatever the state was */
     }
     if (USBD_EVENTS_USBEVENT) {
         USBD_EVENTS_USBEVENT = 0u;
@@ -473,7 +476,7 @@ void nano33_link_init(void)
         (uint8_t)(id1 >> 24), (uint8_t)(id1 >> 16), (uint8_t)(id1 >> 8), (uint8_t)id1,
         (uint8_t)(id0 >> 24), (uint8_t)(id0 >> 16), (uint8_t)(id0 >> 8), (uint8_t)id0,
     };
-    tkusb_init(serial);
+    tkusb_init(serial, &k_port);
     /* The bootloader may have left the USBD attached: detach, disable, and give the host time
      * to notice before enumerating as the application. */
     if (USBD_ENABLE != 0u) {

@@ -71,7 +71,7 @@ def quantize_keras(
     with quiet_conversion():  # no export dump, converter summary or C++ logs on the terminal
         tflite = conv.convert()
 
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     scale, zp = TFLMRunner(tflite).input_quant
     if zp != input_zero_point or abs(scale - input_scale) > 1e-4 * input_scale:
@@ -84,7 +84,7 @@ def quantize_keras(
 
 def tflite_ops(tflite: bytes, where: str = "<model bytes>") -> list[str]:
     """The builtin op names of a .tflite model, in execution order (for checks and reports)."""
-    from tinykws.modelfile import read_tflite
+    from tinykws.models.modelfile import read_tflite
 
     return [op.kind for op in read_tflite(tflite, where).main.operators]
 
@@ -97,10 +97,11 @@ def quantize_model_dir(model_dir: Path, data: Path | None = None, n: int = 300, 
     """
     import tensorflow as tf
 
+    from tinykws.data.splits import calibration_audio
     from tinykws.features import FrontEnd
     from tinykws.fsutil import atomic_write_bytes, atomic_write_text
-    from tinykws.modeldir import read_meta
-    from tinykws.train import training_features_for_calibration
+    from tinykws.models.modeldir import read_meta
+    from tinykws.training.config import TrainConfig
 
     meta = read_meta(model_dir)
     keras_path = model_dir / "model.keras"
@@ -108,7 +109,10 @@ def quantize_model_dir(model_dir: Path, data: Path | None = None, n: int = 300, 
         raise TinyKWSError(f"{keras_path}: missing; only a float model can be quantized")
     fe = FrontEnd.from_dict(meta["frontend"])
     root = Path(data) if data else Path(meta["data"]["root"])
-    feats = training_features_for_calibration(root, meta, fe, n=n, seed=seed)
+    cfg_d = dict(meta["training"]["config"])
+    cfg_d.setdefault("embedding", None)  # recorded before --embedding existed: from scratch
+    cfg_d["data"] = str(root)
+    feats = fe.int8_features(calibration_audio(TrainConfig(**cfg_d), n=n, seed=seed))
     model = tf.keras.models.load_model(keras_path)
     tfl = quantize_keras(model, fe.dequantize(feats), fe.input_scale, fe.input_zero_point)
     out = atomic_write_bytes(model_dir / "model_int8.tflite", tfl)

@@ -250,7 +250,7 @@ def deployed_size(classifier: Any, fe: Any, n_classes: int, calib: np.ndarray) -
     import tensorflow as tf
 
     from tinykws.export.compiler import compile_model
-    from tinykws.quantize import quantize_keras
+    from tinykws.training.quantize import quantize_keras
 
     emb = classifier.get_layer(EMBEDDING_LAYER).output
     head = tf.keras.layers.Dense(n_classes, activation="softmax", name="logits_fewshot")(emb)

@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from tinykws import resources
-from tinykws.boards import Board, load_board
+from tinykws.boards import Board, check_fits, load_board
 from tinykws.errors import TinyKWSError, missing_tool
 from tinykws.fsutil import atomic_write_text
-from tinykws.modeldir import read_meta
+from tinykws.models.modeldir import read_meta, resolve_model
+from tinykws.toolchain import CC, CORE, FEATURES, KERNELS, SIZE
+from tinykws.toolchain import elf_sizes as _sizes
 
-FIRMWARE = resources.firmware_dir()
-CORE = FIRMWARE / "core"
-KERNELS = FIRMWARE / "kernels"
-FEATURES = FIRMWARE / "features"
+__all__ = ["CC", "SIZE", "BuildResult", "build_firmware", "check_fits", "compile_sources", "resolve_model"]
+
 COMMON_CFLAGS = (
     "-O2",
     "-Wall",
@@ -40,8 +40,6 @@ COMMON_CFLAGS = (
     "-fno-common",
 )
 LDFLAGS = ("--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections")
-CC = os.environ.get("TINYKWS_ARM_CC", "arm-none-eabi-gcc")
-SIZE = os.environ.get("TINYKWS_ARM_SIZE", "arm-none-eabi-size")
 
 
 @dataclass
@@ -66,25 +64,6 @@ class BuildResult:
     ops: list[str] = field(default_factory=list)
     frontend: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def resolve_model(model: str | os.PathLike[str]) -> tuple[Path, Path | None]:
-    """(tflite path, model directory or None) for a model directory or a bare .tflite.
-
-    The path given, then ./models/<name>, then the shipped models (tinykws.resources.find_model),
-    so `--model models/demo` works from any directory.
-    """
-    p = resources.find_model(model)
-    if p.is_dir():
-        tfl = p / "model_int8.tflite"
-        if not tfl.is_file():
-            raise TinyKWSError(f"{p}: not a model directory (no model_int8.tflite in it)")
-        return tfl, p
-    if p.is_file():
-        if p.suffix != ".tflite":
-            raise TinyKWSError(f"{p}: expected a model directory or a .tflite file")
-        return p, None
-    raise TinyKWSError(f"{p}: no such model directory or .tflite file")
 
 
 def _model_frontend(model_dir: Path | None, frontend: str | None):  # -> FrontEnd | None
@@ -117,12 +96,6 @@ def _check_tools() -> None:
     for tool in (CC, SIZE):
         if shutil.which(tool) is None:
             raise missing_tool(tool, "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
-
-
-def _sizes(elf: Path) -> tuple[int, int, int]:
-    out = subprocess.run([SIZE, "-B", str(elf)], capture_output=True, text=True, check=True).stdout
-    text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
-    return text, data, bss
 
 
 def compile_sources(
@@ -291,13 +264,6 @@ def build_firmware(
     return result
 
 
-def check_fits(board: Board, flash: int, ram: int) -> None:
-    """Refuse an image bigger than the board's flash or RAM, with the sizes."""
-    over = board.oversize(flash, ram)
-    if over:
-        raise TinyKWSError(f"{board.name}: image does not fit: {', '.join(over)}")
-
-
 def _prod(shape: tuple[int, ...] | list[int]) -> int:
     n = 1
     for d in shape:
@@ -358,7 +324,7 @@ def _arduino_sizes(board: Board, res: BuildResult, elf: Path, flash: int, ram: i
 def cli_run(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     if getattr(args, "core", "bare") == "arduino":
-        from tinykws.device.pio import arduino_core, build_arduino, find_pio
+        from tinykws.firmware.pio import arduino_core, build_arduino, find_pio
         from tinykws.progress import notice
 
         arduino_core(board)  # a board without an Arduino-core build: say so before building
@@ -371,61 +337,4 @@ def cli_run(args: argparse.Namespace) -> int:
         return 0
     res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
     print(format_sizes(res, board))
-    return 0
-
-
-def qemu_command(board: Board, elf: Path) -> str:
-    """The QEMU command line that runs `elf` with its UART on the terminal (for a person)."""
-    return (
-        f"qemu-system-arm -machine {board.qemu_machine} -nographic -icount shift=0 "
-        f"-kernel {elf}   (type commands ending with %, e.g. name% ; quit: Ctrl-a x)"
-    )
-
-
-def cli_configure_flash(parser: argparse.ArgumentParser) -> None:
-    cli_configure(parser)
-    parser.add_argument("--port", default=None, help="serial port of a real board (auto-detected if omitted)")
-
-
-def cli_run_flash(args: argparse.Namespace) -> int:
-    """Build, then program the board. Emulated boards have nothing to program: the emulator
-    loads the image when `tinykws bench` (or the printed command) starts it."""
-    board = load_board(args.board)
-    if getattr(args, "core", "bare") == "arduino":
-        return _flash_arduino(board, args)
-    res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
-    print(format_sizes(res, board))
-    if board.flash_method == "qemu":
-        print(f"{board.name} is emulated: nothing to flash. Run it with:\n  {qemu_command(board, res.elf)}")
-        return 0
-    if board.flash_method == "bossac":
-        from tinykws.device.flasher import ARDUINO_VID, flash_bossac
-        from tinykws.progress import notice
-
-        vid = int(board.raw.get("flash", {}).get("usb_vid", ARDUINO_VID))
-        cmd = flash_bossac(res.elf, args.port, vid=vid, notice=notice)
-        print(f"flashed {board.name}: {' '.join(cmd)}")
-        return 0
-    raise TinyKWSError(
-        f"{board.name}: flashing with '{board.flash_method}' is not implemented in this version "
-        f"(the image is built: {res.elf})"
-    )
-
-
-def _flash_arduino(board: Board, args: argparse.Namespace) -> int:
-    """`flash --core arduino`: the checks that cost nothing first (an Arduino-core build exists
-    for the board, PlatformIO is installed, the board is plugged in), then the bare-metal build
-    (generates the model's C; refuses a model too big before anything is downloaded), then
-    PlatformIO (tinykws.device.pio)."""
-    from tinykws.device import flasher
-    from tinykws.device.pio import arduino_core, find_pio, flash_arduino, resolve_port
-    from tinykws.progress import notice
-
-    arduino_core(board)
-    find_pio()
-    port = resolve_port(args.port, int(board.raw.get("flash", {}).get("usb_vid", flasher.ARDUINO_VID)))
-    res = build_firmware(board, args.model, args.out, frontend=args.frontend, energy_mode=args.energy_mode)
-    elf, flash, ram, cmds = flash_arduino(board, res.build_dir, port, notice=notice)
-    print(_arduino_sizes(board, res, elf, flash, ram))
-    print(f"flashed {board.name} (Arduino core): {' '.join(cmds[-1])}")
     return 0

@@ -12,13 +12,15 @@ bad clip or a full disk leaves nothing behind.
 from __future__ import annotations
 
 import argparse
+import csv
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from tinykws.data.mlperf import MLPERF_LABELS
 from tinykws.errors import TinyKWSError
-from tinykws.mlperf import MLPERF_LABELS
 
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".aif", ".aiff"}
 SILENCE_FOLDERS = ("_silence_", "_background_noise_")
@@ -152,6 +154,36 @@ def frontend_from_arg(value: str) -> object:
             raise TinyKWSError(f"--frontend {value}: no front end in {meta} ({exc})") from exc
         return FrontEnd.from_dict(d)
     return get_frontend(value)
+
+
+def load_eembc_inputs(folder: str | os.PathLike[str], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs in the EEMBC / MLPerf Tiny layout: y_labels.csv (`file,classes,label`) + .bin files."""
+    folder = Path(folder)
+    labels_csv = folder / "y_labels.csv"
+    if not labels_csv.is_file():
+        raise TinyKWSError(f"{folder}: no y_labels.csv (expected EEMBC layout: y_labels.csv + .bin)")
+    xs, ys = [], []
+    with labels_csv.open(newline="", encoding="utf-8") as f:
+        for lineno, row in enumerate(csv.reader(f), 1):
+            if not row or not row[0].strip() or row[0].strip().lower() in ("file", "filename"):
+                continue
+            if len(row) < 3:
+                raise TinyKWSError(f"{labels_csv}:{lineno}: expected 'file,classes,label', got {row}")
+            path = folder / row[0].strip()
+            try:
+                label = int(row[2])
+            except ValueError as exc:
+                raise TinyKWSError(f"{labels_csv}:{lineno}: label '{row[2].strip()}' not an integer") from exc
+            if not path.is_file():
+                raise TinyKWSError(f"{path}: listed in y_labels.csv but missing")
+            data = np.fromfile(path, dtype=np.int8)
+            if data.size != size:
+                raise TinyKWSError(f"{path}: {data.size} bytes, the model input needs {size}")
+            xs.append(data)
+            ys.append(label)
+    if not xs:
+        raise TinyKWSError(f"{labels_csv}: lists no inputs")
+    return np.stack(xs), np.array(ys)
 
 
 def cli_configure(p: argparse.ArgumentParser) -> None:

@@ -23,12 +23,12 @@ class TFLMRunner:
     def __init__(
         self, model: bytes | str | os.PathLike[str], arena_size: int | None = None, where: str | None = None
     ):
-        """Verify the model (tinykws.modelfile) before TFLM sees it: TFLM trusts the flatbuffer,
+        """Verify the model (tinykws.models.modelfile) before TFLM sees it: TFLM trusts the flatbuffer,
         so an unchecked file could crash the process instead of giving an error."""
         _quiet_tf_logs()
         from tflite_micro.python.tflite_micro import runtime
 
-        from tinykws.modelfile import verified_bytes
+        from tinykws.models.modelfile import verified_bytes
 
         where = where or ("<model bytes>" if isinstance(model, bytes | bytearray) else str(model))
         data = verified_bytes(model, where)

@@ -13,7 +13,6 @@ Timing follows MLPerf Tiny: the mean over 10 inferences after one warm-up (`infe
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 from tinykws import resources
 from tinykws.boards import Board, load_board
 from tinykws.errors import TinyKWSError
+from tinykws.features.files import load_eembc_inputs
 from tinykws.progress import notice, progress
 
 PEERS = resources.shared_dir() / "peers"
@@ -74,36 +74,6 @@ class BenchResult:
         )
         d.update(self.extra)
         return d
-
-
-def load_eembc_inputs(folder: str | os.PathLike[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs in the EEMBC / MLPerf Tiny layout: y_labels.csv (`file,classes,label`) + .bin files."""
-    folder = Path(folder)
-    labels_csv = folder / "y_labels.csv"
-    if not labels_csv.is_file():
-        raise TinyKWSError(f"{folder}: no y_labels.csv (expected EEMBC layout: y_labels.csv + .bin)")
-    xs, ys = [], []
-    with labels_csv.open(newline="", encoding="utf-8") as f:
-        for lineno, row in enumerate(csv.reader(f), 1):
-            if not row or not row[0].strip() or row[0].strip().lower() in ("file", "filename"):
-                continue
-            if len(row) < 3:
-                raise TinyKWSError(f"{labels_csv}:{lineno}: expected 'file,classes,label', got {row}")
-            path = folder / row[0].strip()
-            try:
-                label = int(row[2])
-            except ValueError as exc:
-                raise TinyKWSError(f"{labels_csv}:{lineno}: label '{row[2].strip()}' not an integer") from exc
-            if not path.is_file():
-                raise TinyKWSError(f"{path}: listed in y_labels.csv but missing")
-            data = np.fromfile(path, dtype=np.int8)
-            if data.size != size:
-                raise TinyKWSError(f"{path}: {data.size} bytes, the model input needs {size}")
-            xs.append(data)
-            ys.append(label)
-    if not xs:
-        raise TinyKWSError(f"{labels_csv}: lists no inputs")
-    return np.stack(xs), np.array(ys)
 
 
 def input_seeds(n: int, seed: int = 0) -> list[int]:
@@ -169,8 +139,8 @@ def bench(
     estimate. `rate_hz` adds the always-on average power at that many inferences per second.
     """
     from tinykws.device.qemu import open_board
-    from tinykws.firmware import build_firmware
-    from tinykws.tflm import TFLMRunner
+    from tinykws.firmware.build import build_firmware
+    from tinykws.models.tflm import TFLMRunner
 
     b = board if isinstance(board, Board) else load_board(board)
     if energy is not None:

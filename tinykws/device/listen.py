@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from tinykws.data.mlperf import MLPERF_LABELS
 from tinykws.errors import TinyKWSError
-from tinykws.mlperf import MLPERF_LABELS
 
 SR = 16000
 SAMPLES_PER_MS = SR // 1000
@@ -140,7 +140,7 @@ def simulate(
     """The device's streaming loop on the host: Python front end + tflite_micro (the oracles).
     `frontend` is a front end name or a tinykws.features.FrontEnd."""
     from tinykws.features import get_frontend
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     cfg = cfg or ListenConfig()
     cfg.validate()
@@ -311,7 +311,7 @@ def listen(
     from tinykws import resources
     from tinykws.boards import load_board
     from tinykws.device.qemu import open_board
-    from tinykws.firmware import build_firmware, model_labels, resolve_model
+    from tinykws.firmware.build import build_firmware, model_labels, resolve_model
 
     cfg = cfg or ListenConfig()
     cfg.validate()
@@ -344,7 +344,7 @@ def simulate_file(
     cfg: ListenConfig | None = None,
 ) -> ListenResult:
     """`listen --simulate`: labels and front end from the model directory or the arguments."""
-    from tinykws.firmware import _model_frontend, model_labels, resolve_model
+    from tinykws.firmware.build import _model_frontend, model_labels, resolve_model
 
     if audio is None:
         raise TinyKWSError("--simulate: needs --audio FILE")

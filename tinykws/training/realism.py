@@ -6,7 +6,7 @@ MLPerf Tiny reference model, trained on ~85k Speech Commands clips — is an ind
 the share of synthetic keywords it recognizes says how close each engine or voice comes to
 real speakers, broken down by engine, accent, word and perturbation.
 
-    python -m tinykws.data.realism CORPUS --model kws_ref_model.tflite [--language en]
+    python -m tinykws.training.realism CORPUS --model kws_ref_model.tflite [--language en]
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from tinykws.data.mlperf import MLPERF_LABELS
 from tinykws.errors import TinyKWSError
-from tinykws.mlperf import MLPERF_LABELS
 
 
 def reference_agreement(
@@ -41,7 +41,7 @@ def reference_agreement(
     from tinykws.data.corpus import load_clips, read_corpus
     from tinykws.data.synth import MARKER
     from tinykws.features import get_frontend
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
 
     labels = list(labels or MLPERF_LABELS)
     root = Path(root)
@@ -84,7 +84,8 @@ def reference_agreement(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tinykws.data.realism", description=__doc__.splitlines()[0])
+    prog = "python -m tinykws.training.realism"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("corpus")
     p.add_argument("--model", required=True, help="int8 .tflite trained on real speech (MLPerf Tiny KWS)")
     p.add_argument("--language", default="en")

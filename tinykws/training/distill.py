@@ -2,7 +2,7 @@
 
 Why: an embedding trained on tinykws's synthetic voices separates words spoken by synthetic
 voices, and on real speakers its few-shot heads take other words for the keyword (0.39 F1 on
-real Arabic). A teacher trained on real speech (tinykws.teacher) separates real voices' words
+real Arabic). A teacher trained on real speech (tinykws.training.teacher) separates real voices' words
 (0.74) but is 20 000 times too large for a microcontroller. Distillation moves the geometry,
 not the weights: for every clip of a pool the student's embedding is asked to point where the
 teacher's does.
@@ -118,7 +118,7 @@ def build_pool(
     """Read and assemble the pool; unreadable clips are skipped and counted. `noise`: the
     segments the noise clips are cut from (default: pretrain_noise(seed), as training uses)."""
     from tinykws.data.corpus import load_clips
-    from tinykws.pretrain import pretrain_noise, silence_audio
+    from tinykws.training.pretrain import pretrain_noise, silence_audio
 
     parts: list[tuple[np.ndarray, str, list[str], list[str]]] = []
     origin: list[str] = []
@@ -163,7 +163,7 @@ def languages_doc(pool: Pool) -> dict[str, dict[str, Any]]:
     """Per language of the pool's labelled training clips: words, clips, hours, MSWC resource
     level and where they came from (the form `tinykws pretrain` records, which fewshot-eval reads
     to tell seen from unseen languages)."""
-    from tinykws.pretrain import resource_level
+    from tinykws.training.pretrain import resource_level
 
     out: dict[str, dict[str, Any]] = {}
     tr = pool.split == "train"
@@ -228,7 +228,7 @@ def student_model(shape: tuple[int, int], filters: int, blocks: int, dim: int, n
     import tensorflow as tf
 
     from tinykws.models.dscnn import dscnn
-    from tinykws.pretrain import EMBEDDING_LAYER
+    from tinykws.training.pretrain import EMBEDDING_LAYER
 
     base = dscnn(shape, 2, filters=filters, blocks=blocks, name="embedding_dscnn")
     emb = base.get_layer(EMBEDDING_LAYER).output
@@ -270,8 +270,8 @@ def distill(
 
     from tinykws.features import get_frontend
     from tinykws.fsutil import atomic_dir
-    from tinykws.pretrain import EMBEDDING_LAYER, augment, embedding_model, pretrain_noise
-    from tinykws.teacher import Teacher, TeacherCache
+    from tinykws.training.pretrain import EMBEDDING_LAYER, augment, embedding_model, pretrain_noise
+    from tinykws.training.teacher import Teacher, TeacherCache
 
     out = Path(out)
     if not synthetic and not real:
@@ -333,7 +333,7 @@ def distill(
     def lr_at(epoch: int, _lr: float) -> float:
         return learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
-    from tinykws.pretrain import _EpochNotice
+    from tinykws.training.pretrain import _EpochNotice
 
     t0 = time.perf_counter()
     if epoch0 < epochs:
@@ -463,7 +463,9 @@ class Checkpoints:
                 weights = [z[f"w{i}"] for i in range(int(z["n_weights"]))]
                 opt = [z[f"o{i}"] for i in range(int(z["n_opt"]))]
         except (OSError, ValueError, KeyError) as exc:
-            raise TinyKWSError(f"--resume: {path} is unreadable ({exc}); start again without --resume") from exc
+            raise TinyKWSError(
+                f"--resume: {path} is unreadable ({exc}); start again without --resume"
+            ) from exc
         model.set_weights(weights)
         model.optimizer.build(model.trainable_variables)
         if len(opt) != len(model.optimizer.variables):
@@ -516,7 +518,7 @@ class Checkpoints:
 
 def _check_init(init: str | Path, filters: int, blocks: int) -> Path:
     """--init: an embedding directory whose DS-CNN has this run's shape (cheap: no TensorFlow)."""
-    from tinykws.pretrain import embedding_dir
+    from tinykws.training.pretrain import embedding_dir
 
     try:
         p = embedding_dir(init)
@@ -533,7 +535,7 @@ def _check_init(init: str | Path, filters: int, blocks: int) -> Path:
 
 def _warm_start(model: Any, init_dir: Path) -> None:
     """Copy the embedding's weights, layer by layer (same names), into the student."""
-    from tinykws.pretrain import load_embedding
+    from tinykws.training.pretrain import load_embedding
 
     emb, _ = load_embedding(init_dir)
     names = {layer.name for layer in model.layers}
@@ -580,7 +582,7 @@ Synthetic speech: espeak-ng, flite, festival voices and piper's en_US-joe-medium
 
 def _espeak_unused(pool: Pool) -> list[str] | None:
     """espeak-ng languages no labelled clip of the pool is in (None when espeak-ng is absent)."""
-    from tinykws.pretrain import espeak_unused
+    from tinykws.training.pretrain import espeak_unused
 
     langs = sorted({lab.split(":", 1)[0] for lab in pool.label if lab})
     try:
@@ -593,7 +595,7 @@ def _deployed(model: Any, fe: Any, calib: np.ndarray) -> dict[str, int]:
     """int8 flash and arena of the embedding with a 3-class head, as a few-shot model deploys."""
     import tensorflow as tf
 
-    from tinykws.pretrain import EMBEDDING_LAYER, deployed_size
+    from tinykws.training.pretrain import EMBEDDING_LAYER, deployed_size
 
     emb = model.get_layer(EMBEDDING_LAYER).output
     stub = tf.keras.Model(model.inputs, tf.keras.layers.Dense(3, name="logits_stub")(emb))

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from tinykws.errors import TinyKWSError
-from tinykws.fewshot import Embedder, UnknownBank
 from tinykws.progress import notice, progress
+from tinykws.training.fewshot import Embedder, UnknownBank
 
 SR = 16000
 HOP_S = 0.1
@@ -69,7 +69,7 @@ def precision_recall(is_kw: np.ndarray, pred_kw: np.ndarray) -> tuple[float, flo
 def eval_noise(seed: int) -> np.ndarray:
     """The protocol's noise: the few-shot bank on a seed of its own (seed + 5), so that it is
     not the noise a `tinykws fewshot` model with the same seed trained on."""
-    from tinykws.fewshot import fewshot_noise
+    from tinykws.training.fewshot import fewshot_noise
 
     return fewshot_noise(seed + 5)
 
@@ -82,7 +82,7 @@ def _mean_pair(pairs: list[Any]) -> list[float] | None:
 def load_embedder(embedding: str | Path) -> Embedder:
     """The frozen embedding from its directory, with its metadata."""
     from tinykws.features import get_frontend
-    from tinykws.pretrain import load_embedding
+    from tinykws.training.pretrain import load_embedding
 
     classifier, meta = load_embedding(embedding)
     return Embedder(classifier, get_frontend("mlperf"), meta)
@@ -115,7 +115,7 @@ def _train_head(
     next keyword); the copy comes back, and test clips and streams must go through it.
     `own_unknown`: clips of other words in the shots' voice (`fewshot --unknown-clips`).
     """
-    from tinykws.fewshot import bank_within, build_data, fit_head
+    from tinykws.training.fewshot import bank_within, build_data, fit_head
 
     opts = dict(head_options or {})
     within = bank_within(bank, embedder) if opts.pop("whiten", False) else None
@@ -165,7 +165,7 @@ def _finetuned_head(
     """`fewshot`'s head-then-fine-tune on a copy of the embedding: (W, b, the tuned copy)."""
     import tensorflow as tf
 
-    from tinykws.fewshot import FewshotConfig, train_fewshot_model
+    from tinykws.training.fewshot import FewshotConfig, train_fewshot_model
 
     copy = tf.keras.models.clone_model(embedder.classifier)
     copy.set_weights(embedder.classifier.get_weights())
@@ -182,9 +182,9 @@ def _int8_f1(
     """Build embedding + head, quantize int8, score the test clips through tflite_micro."""
     import tensorflow as tf
 
-    from tinykws.pretrain import EMBEDDING_LAYER
-    from tinykws.quantize import quantize_keras
-    from tinykws.tflm import TFLMRunner
+    from tinykws.models.tflm import TFLMRunner
+    from tinykws.training.pretrain import EMBEDDING_LAYER
+    from tinykws.training.quantize import quantize_keras
 
     head = tf.keras.layers.Dense(3, activation="softmax", name="logits_fewshot")
     model = tf.keras.Model(
@@ -424,7 +424,7 @@ def evaluate_language(
     `shots` takes of one speaker; the test is every clip of the other speakers.
     """
     from tinykws.data.corpus import load_clips
-    from tinykws.fewshot import unknown_bank, without_keyword_like
+    from tinykws.training.fewshot import unknown_bank, without_keyword_like
 
     clips = corpus.clips
     audio, idx, _ = load_clips(clips)
@@ -495,7 +495,7 @@ def fewshot_eval(
     """Run the protocol; writes fewshot_eval.json, fewshot_eval.md and frr_fa.png under `out`.
 
     `teacher` (with `realdev`): the real-speech protocol again with that teacher as the frozen
-    embedding (tinykws.teacher), the ceiling beside the student. `realdev_stream_words`: real
+    embedding (tinykws.training.teacher), the ceiling beside the student. `realdev_stream_words`: real
     speech streams in that protocol (`realdev_eval`'s `stream_words`).
 
     `one_voice`: each keyword's shots are `shots` takes of one synthetic speaker (as a user's
@@ -505,7 +505,7 @@ def fewshot_eval(
     shots and test clips share a voice domain that the bank lacks, as real recordings do.
     """
     from tinykws.fsutil import atomic_write_text
-    from tinykws.pretrain import UNSEEN_EVAL_LANGUAGES, heldout_words, resource_level
+    from tinykws.training.pretrain import UNSEEN_EVAL_LANGUAGES, heldout_words, resource_level
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -640,7 +640,7 @@ def fewshot_eval(
             stream_words=realdev_stream_words,
         )  # fmt: skip
         if teacher:
-            from tinykws.teacher import TeacherEmbedder
+            from tinykws.training.teacher import TeacherEmbedder
 
             result["realdev_teacher"] = realdev_eval(
                 TeacherEmbedder(teacher), Path(realdev), noise, seed, shots, copies, language=lang,
@@ -765,7 +765,7 @@ def realdev_eval(
     would; the test clips (the other speakers') are the same.
     """
     from tinykws.audio import fix_length, load_audio
-    from tinykws.fewshot import tts_shots, unknown_bank, without_keyword_like
+    from tinykws.training.fewshot import tts_shots, unknown_bank, without_keyword_like
 
     files, lab, spk, native = real_recordings(root, split)
     audio = np.stack([fix_length(load_audio(p, quiet=True)) for p in progress(files, "realdev", len(files))])
@@ -1087,7 +1087,7 @@ def _plot(path: Path, r: dict[str, Any]) -> None:
 
 
 def cli_configure(p: argparse.ArgumentParser) -> None:
-    from tinykws.fewshot import DEFAULT_EMBEDDING
+    from tinykws.training.fewshot import DEFAULT_EMBEDDING
 
     p.add_argument("--embedding", default=str(DEFAULT_EMBEDDING))
     p.add_argument("--seed", type=int, default=0)
@@ -1147,13 +1147,13 @@ def cli_run(args: argparse.Namespace) -> int:
     def lst(s: str | None) -> list[str] | None:
         return [x.strip() for x in s.split(",") if x.strip()] if s else None
 
-    from tinykws.fewshot import check_head_options
+    from tinykws.training.fewshot import check_head_options
 
     if args.shots < 1 or args.speakers < args.shots + 1:
         raise TinyKWSError("--speakers: must exceed --shots (shots come from distinct speakers)")
     check_head_options(args)
     if args.teacher:
-        from tinykws.teacher import get_spec
+        from tinykws.training.teacher import get_spec
 
         get_spec(args.teacher)
         if not args.realdev:

@@ -18,200 +18,22 @@ import argparse
 import json
 import math
 import time
-import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tinykws.data.splits import (
+    SILENCE,
+    UNKNOWN,
+    SplitData,
+    assemble_splits,
+    fill_silence,
+    noise_bank,
+)
 from tinykws.errors import TinyKWSError
-from tinykws.progress import notice
-
-SILENCE = "_silence_"
-DEFAULT_EMBEDDING = "embed-rt"  # a shipped model name (tinykws.resources.find_model)
-UNKNOWN = "_unknown_"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a training run (stored in tinykws.json)."""
-
-    data: str
-    keywords: list[str]
-    out: str
-    language: str | None = None
-    unknown_languages: list[str] = field(default_factory=list)
-    model: str = "dscnn-s"
-    filters: int | None = None
-    blocks: int | None = None
-    frontend: str = "mlperf"
-    epochs: int = 30
-    batch_size: int = 100
-    learning_rate: float = 3e-3
-    seed: int = 0
-    unknown_share: float = 0.1
-    silence_share: float = 0.1
-    # the unknown share of dev and test (None: unknown_share). Training may see more unknown
-    # words than a test set holds; keeping dev/test at MLPerf Tiny's 10% keeps held-out figures
-    # comparable between recipes
-    eval_unknown_share: float | None = None
-    patience: int = 8
-    time_shift_ms: float = 100.0
-    noise_prob: float = 0.8
-    noise_volume: float = 0.1
-    noise_dirs: list[str] = field(default_factory=list)
-    noise_kinds: list[str] = field(
-        default_factory=lambda: ["white", "pink", "brown", "hum", "machine", "water", "clatter", "murmur"]
-    )
-    noise_segments: int = 80
-    speed_perturb: float = 0.0  # per-clip resampling factor exp(U(-x, x)): pitch, formants, tempo
-    specaugment_time: int = 10  # max frames masked (one mask)
-    specaugment_freq: int = 3  # max coefficients masked (one mask)
-    # per-clip random spectral envelope (microphone/room colouring), natural-log units: 0.7 is
-    # about +-6 dB; applied as the cepstral offset it equals (see _channel_offsets)
-    channel_aug: float = 0.0
-    label_smoothing: float = 0.0  # 0: sparse cross-entropy (hard labels)
-    # True: each epoch draws its unknown clips afresh from every other word of the train split
-    # (same share, many more words and voices over the run); False: one fixed draw
-    unknown_resample: bool = False
-    # with unknown_resample: this share of each epoch's unknown draw favours the pool clips the
-    # current model takes for keywords (hard negatives); 0: a uniform draw
-    hard_negatives: float = 0.0
-    # True: fold log(dev class share / training class share) into the output layer's bias, so a
-    # model trained on more unknown words than the test holds decides as if trained on the
-    # test's shares (prior correction, "logit adjustment"). Checkpoints are chosen on the
-    # corrected dev accuracy.
-    prior_correction: bool = False
-    max_clips_per_word: int | None = None
-    calibration_clips: int = 300
-    # a pretrained embedding directory (tinykws pretrain / distill) to start from: its layers
-    # become the classifier's, with a new head (models.on_embedding); None: a DS-CNN from scratch
-    # (None: a DS-CNN from scratch). The default is the shipped distilled embedding, fine-tuned:
-    # frozen, the demo's held-out synthetic speakers fell to 87 %; fine-tuned they reach 97.8 %
-    # (benchmarks/results/distill_candidates.md)
-    embedding: str | None = DEFAULT_EMBEDDING
-    backbone: str = "finetune"  # "finetune" | "frozen": whether the embedding's weights train
-
-    @property
-    def labels(self) -> list[str]:
-        return [SILENCE, UNKNOWN, *self.keywords]
-
-
-@dataclass
-class SplitData:
-    """Audio and labels of one split, with where they came from."""
-
-    audio: np.ndarray  # float32 [N, 16000]; silence rows are zeros (noise is added later)
-    labels: np.ndarray  # int32 [N]
-    is_silence: np.ndarray  # bool [N]
-    # unknown_resample: rows that form the unknown pool, and how many of them an epoch uses
-    pool: np.ndarray | None = None
-    pool_pick: int = 0
-
-    def counts(self, labels: list[str]) -> dict[str, int]:
-        c = {lab: int((self.labels == i).sum()) for i, lab in enumerate(labels)}
-        if self.pool is not None:
-            c[UNKNOWN] = self.pool_pick
-        return c
-
-    def epoch_size(self) -> int:
-        """Clips per epoch (with a resampled unknown pool, not every row is used each epoch)."""
-        if self.pool is None:
-            return len(self.labels)
-        return int((~self.pool).sum()) + self.pool_pick
-
-
-def _n_extra(n_keyword: int, share: float, other_share: float) -> int:
-    """How many unknown/silence clips give them `share` of the whole split (MLPerf Tiny rule)."""
-    rest = 1.0 - share - other_share
-    if rest <= 0:
-        raise TinyKWSError("--unknown-share/--silence-share: together they must be below 1")
-    return int(round(n_keyword * share / rest))
-
-
-def assemble_splits(cfg: TrainConfig) -> tuple[dict[str, SplitData], dict[str, Any]]:
-    """Read the corpus and build train/dev/test arrays with the configured shares.
-
-    Returns the splits and a data summary for tinykws.json. Raises TinyKWSError for a missing
-    corpus, an unknown language, or a keyword absent from the corpus.
-    """
-    from tinykws.data.corpus import load_clips, read_corpus
-
-    languages = [cfg.language, *cfg.unknown_languages] if cfg.language else None
-    corpus = read_corpus(cfg.data, languages=languages)
-    words = {c.word for c in corpus.clips if cfg.language is None or c.language == cfg.language}
-    missing = [k for k in cfg.keywords if k not in words]
-    if missing:
-        where = f"{cfg.data}" + (f" (language {cfg.language})" if cfg.language else "")
-        raise TinyKWSError(f"--keywords: {', '.join(missing)} not found in corpus {where}")
-    labels = cfg.labels
-    index = {k: i for i, k in enumerate(labels)}
-    splits: dict[str, SplitData] = {}
-    skipped_total = 0
-    summary_counts: dict[str, dict[str, int]] = {}
-    for split in ("train", "dev", "test"):
-        clips = corpus.by_split(split)
-        # the training draw follows the seed; dev and test draws are a property of the corpus, so
-        # runs with other seeds or shares are measured on the same held-out clips
-        rng = np.random.default_rng(cfg.seed if split == "train" else zlib.crc32(split.encode()))
-        in_lang = [cfg.language is None or c.language == cfg.language for c in clips]
-        kw = [c for c, ok in zip(clips, in_lang, strict=True) if ok and c.word in index]
-        if cfg.max_clips_per_word:
-            per: dict[str, int] = {}
-            kept = []
-            for c in kw:
-                if per.get(c.word, 0) < cfg.max_clips_per_word:
-                    per[c.word] = per.get(c.word, 0) + 1
-                    kept.append(c)
-            kw = kept
-        # unknowns: other words of the keyword language, and words of the extra languages that
-        # are not spelled like a keyword (Spanish "no" must not teach that "no" is unknown)
-        unk_pool = [c for c in clips if c.word not in index]
-        u_share = cfg.unknown_share
-        if split != "train" and cfg.eval_unknown_share is not None:
-            u_share = cfg.eval_unknown_share
-        n_unk = min(len(unk_pool), _n_extra(len(kw), u_share, cfg.silence_share))
-        n_sil = _n_extra(len(kw), cfg.silence_share, u_share)
-        resample = cfg.unknown_resample and split == "train" and n_unk > 0
-        if resample:  # the whole pool, capped so memory stays bounded (8x one epoch's draw)
-            n_load = min(len(unk_pool), 8 * n_unk)
-            unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_load, replace=False)]
-        else:
-            unk = [unk_pool[i] for i in rng.choice(len(unk_pool), n_unk, replace=False)] if n_unk else []
-        chosen = kw + unk
-        if not chosen:
-            if split == "train":
-                raise TinyKWSError(f"--data: no training clips for the keywords in {cfg.data}")
-            continue
-        audio, loaded, skipped = load_clips(chosen)
-        skipped_total += skipped
-        y = np.array([index[chosen[i].word] if i < len(kw) else index[UNKNOWN] for i in loaded], np.int32)
-        audio = np.concatenate([audio.astype(np.float32), np.zeros((n_sil, audio.shape[1]), np.float32)])
-        y = np.concatenate([y, np.full(n_sil, index[SILENCE], np.int32)])
-        sil = np.zeros(len(y), bool)
-        sil[len(y) - n_sil :] = True
-        if resample:  # the unknown rows (audio row i is loaded clip i; silence rows follow)
-            pool = np.zeros(len(y), bool)
-            pool[: len(loaded)] = np.asarray(loaded) >= len(kw)
-            splits[split] = SplitData(audio, y, sil, pool=pool, pool_pick=min(n_unk, int(pool.sum())))
-        else:
-            splits[split] = SplitData(audio, y, sil)
-        summary_counts[split] = splits[split].counts(labels)
-    if skipped_total:
-        notice(f"skipped {skipped_total} unreadable clips")
-    if "dev" not in splits:
-        raise TinyKWSError(
-            f"--data: corpus {cfg.data} has no dev clips for the keywords (needed for early stopping)"
-        )
-    summary = {
-        "root": str(Path(cfg.data).resolve()),
-        "kind": corpus.kind,
-        "language": cfg.language,
-        "counts": summary_counts,
-        "skipped_clips": skipped_total,
-    }
-    return splits, summary
+from tinykws.training.config import DEFAULT_EMBEDDING, TrainConfig
 
 
 def evaluation_audio(
@@ -252,18 +74,6 @@ def fold_output_bias(model: Any, delta: np.ndarray) -> None:
     layer = model.get_layer("logits")
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel, bias + delta.astype(bias.dtype)])
-
-
-def fill_silence(split: SplitData, noise: np.ndarray, seed: int, max_volume: float = 0.1) -> np.ndarray:
-    """Evaluation audio: silence rows become background noise at a seeded random volume."""
-    rng = np.random.default_rng(seed)
-    audio = split.audio.copy()
-    idx = np.flatnonzero(split.is_silence)
-    if len(idx):
-        pick = rng.integers(0, len(noise), len(idx))
-        vol = rng.uniform(0.0, max_volume, len(idx)).astype(np.float32)
-        audio[idx] = noise[pick] * vol[:, None]
-    return audio
 
 
 def _channel_offsets(rng: np.random.Generator, m: int, amount: float, dct: np.ndarray) -> np.ndarray:
@@ -407,7 +217,7 @@ def _checkpoint_and_stop(
     `corrected_dev` = (dev features, dev labels, prior correction): the dev accuracy that picks
     the checkpoint is then that of the corrected outputs, the model that will be shipped.
 
-    A factory rather than a module-level class so that importing tinykws.train does not import
+    A factory rather than a module-level class so that importing tinykws.training.train does not import
     TensorFlow.
     """
     import tensorflow as tf
@@ -458,14 +268,6 @@ def _checkpoint_and_stop(
                 self.model.stop_training = True
 
     return Impl(ckpt_dir, patience, state, bar)
-
-
-def _noise_bank(cfg: TrainConfig) -> Any:
-    from tinykws.data.noise import NoiseBank
-
-    return NoiseBank(
-        [Path(d) for d in cfg.noise_dirs], seed=cfg.seed, n_synth=cfg.noise_segments, kinds=cfg.noise_kinds
-    )
 
 
 def _save_keras_atomic(model: Any, path: Path) -> None:
@@ -524,7 +326,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     tf.keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     splits, data_summary = assemble_splits(cfg)
-    bank = _noise_bank(cfg)
+    bank = noise_bank(cfg)
     noise = bank.segments.astype(np.float32)
 
     dev_audio = fill_silence(splits["dev"], noise, cfg.seed + 1)
@@ -637,7 +439,7 @@ def check_embedding(cfg: TrainConfig) -> None:
     that is not one, DS-CNN shape options beside an embedding, a directory that is no embedding."""
     if not cfg.embedding:
         return
-    from tinykws.pretrain import embedding_dir
+    from tinykws.training.pretrain import embedding_dir
 
     if cfg.backbone not in BACKBONES:
         raise TinyKWSError(f"--backbone: one of {', '.join(BACKBONES)}, got '{cfg.backbone}'")
@@ -655,7 +457,7 @@ def _initial_model(cfg: TrainConfig, fe: Any) -> Any:
 
     if not cfg.embedding:
         return build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
-    from tinykws.pretrain import embedding_model, load_embedding
+    from tinykws.training.pretrain import embedding_model, load_embedding
 
     classifier, meta = load_embedding(cfg.embedding)
     if meta.get("frontend", {}).get("name") != fe.name:
@@ -681,10 +483,10 @@ def write_model_dir(
 
     `extra_meta` is merged into tinykws.json (few-shot models record their shots and embedding).
     """
-    from tinykws.evaluate import evaluate_features, write_confusion_png
     from tinykws.export.carrays import export_c
     from tinykws.fsutil import atomic_dir
-    from tinykws.quantize import quantize_keras, representative_from
+    from tinykws.training.evaluate import evaluate_features, write_confusion_png
+    from tinykws.training.quantize import quantize_keras, representative_from
 
     train_split = splits["train"]
     calib_audio = fill_silence(train_split, noise, cfg.seed + 2)
@@ -740,7 +542,7 @@ def _embedding_record(cfg: TrainConfig) -> dict[str, Any] | None:
     """What the classifier started from: the embedding's directory, teacher and data."""
     if not cfg.embedding:
         return None
-    from tinykws.pretrain import embedding_dir
+    from tinykws.training.pretrain import embedding_dir
 
     meta = json.loads((embedding_dir(cfg.embedding) / "tinykws.json").read_text())
     return {
@@ -798,22 +600,6 @@ def _report_md(meta: dict[str, Any]) -> str:
         lines.append(f"| {lab} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
     lines += ["", "![confusion](confusion.png)", "", "![training](training.png)", ""]
     return "\n".join(lines)
-
-
-def training_features_for_calibration(
-    root: Path, meta: dict[str, Any], fe: Any, n: int, seed: int
-) -> np.ndarray:
-    """int8 features of up to `n` training clips of a model's corpus, for re-quantization."""
-
-    cfg_d = dict(meta["training"]["config"])
-    cfg_d.setdefault("embedding", None)  # recorded before --embedding existed: from scratch
-    cfg_d["data"] = str(root)
-    cfg = TrainConfig(**cfg_d)
-    splits, _ = assemble_splits(cfg)
-    noise = _noise_bank(cfg).segments
-    audio = fill_silence(splits["train"], noise, seed)
-    pick = np.random.default_rng(seed).permutation(len(audio))[:n]
-    return fe.int8_features(audio[pick])
 
 
 def cli_configure(p: argparse.ArgumentParser) -> None:

@@ -46,8 +46,8 @@ def evaluate_features(
     input_quant: tuple[float, int] | None = None,
 ) -> dict[str, Any]:
     """Score int8 features with the int8 model (tflite_micro) and, if given, the float model."""
+    from tinykws.models.tflm import TFLMRunner
     from tinykws.progress import progress
-    from tinykws.tflm import TFLMRunner
 
     out: dict[str, Any] = {}
     if tflite is not None:
@@ -121,10 +121,10 @@ def map_label(word: str, labels: list[str]) -> int:
 def _load_model(model: Path, labels: list[str] | None, frontend: str | None) -> dict[str, Any]:
     """A model directory or a bare .tflite (+ --labels) -> tflite bytes, keras model, labels, fe."""
     from tinykws.features import FrontEnd, get_frontend
-    from tinykws.modelfile import verified_bytes
+    from tinykws.models.modelfile import verified_bytes
 
     if model.is_dir():
-        from tinykws.modeldir import read_meta
+        from tinykws.models.modeldir import read_meta
 
         meta = read_meta(model)
         keras_model = None
@@ -173,13 +173,13 @@ def evaluate(
     labels_ = m["labels"]
     fe = m["fe"]
     if inputs is not None:
-        from tinykws.tflm import TFLMRunner
+        from tinykws.models.tflm import TFLMRunner
 
         if m["tflite"] is None:
             raise TinyKWSError(f"{model}: has no model_int8.tflite to run on int8 inputs")
         scale, zp = TFLMRunner(m["tflite"]).input_quant
         n_feat = int(np.prod(fe.shape))
-        from tinykws.bench import load_eembc_inputs
+        from tinykws.features.files import load_eembc_inputs
 
         q, y = load_eembc_inputs(inputs, n_feat)
         result = evaluate_features(labels_, q, y, m["tflite"], m["keras"], fe, (scale, zp))

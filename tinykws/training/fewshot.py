@@ -221,7 +221,7 @@ class Embedder:
     """The frozen embedding as a function of audio, with int8 features computed the device's way."""
 
     def __init__(self, classifier: Any, fe: Any, meta: dict[str, Any] | None = None) -> None:
-        from tinykws.pretrain import embedding_model
+        from tinykws.training.pretrain import embedding_model
 
         self.classifier = classifier
         self.model = embedding_model(classifier)
@@ -536,7 +536,7 @@ def build_data(
     but not the order of the word's sounds. Without them the shots are the only clips in the
     user's recording domain, and a head can learn that domain instead of the word: real shots
     against a synthetic bank fail on precision (docs/fewshot.md)."""
-    from tinykws.pretrain import augment, silence_audio
+    from tinykws.training.pretrain import augment, silence_audio
 
     rng = np.random.default_rng(seed)
     tr_a, tr_y, te_a, te_y = [], [], [], []
@@ -603,7 +603,7 @@ def train_fewshot_model(
     """Head on the frozen embedding, optional fine-tune; returns (Keras model, train features)."""
     import tensorflow as tf
 
-    from tinykws.pretrain import EMBEDDING_LAYER, embedding_model
+    from tinykws.training.pretrain import EMBEDDING_LAYER, embedding_model
 
     x = fe.dequantize(fe.int8_features(data.train_audio))[..., None]
     emb = embedding_model(classifier).predict(x, batch_size=256, verbose=0)
@@ -668,8 +668,8 @@ def fewshot_from_audio(
     from dataclasses import asdict
 
     from tinykws.features import get_frontend
-    from tinykws.pretrain import load_embedding
-    from tinykws.train import SplitData, TrainConfig, write_model_dir
+    from tinykws.training.pretrain import load_embedding
+    from tinykws.training.train import SplitData, TrainConfig, write_model_dir
 
     t0 = time.perf_counter() if t0 is None else t0
     kws = list(positives)
