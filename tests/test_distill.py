@@ -223,7 +223,7 @@ def test_distill_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / "emb"
     args = _tiny_distill_args(tmp_path, corpus, out, "--epochs", "3")
 
-    def crash_after_first(epochs):  # runs after the checkpoint callback, as a kill would
+    def crash_after_first(epochs, verb):  # runs after the checkpoint callback, as a kill would
         def boom(epoch, logs):
             raise KeyboardInterrupt
 

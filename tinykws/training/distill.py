@@ -343,7 +343,7 @@ def distill(
         model.fit(
             x_tr, y_tr, batch_size=batch_size, epochs=epochs, initial_epoch=epoch0, shuffle=True,
             verbose=0, callbacks=[tf.keras.callbacks.LearningRateScheduler(lr_at),
-                                  ckpt.callback(), _EpochNotice(epochs)],
+                                  ckpt.callback(), _EpochNotice(epochs, "distill")],
         )  # fmt: skip
     train_s = ckpt.state["train_seconds"] + time.perf_counter() - t0
     dev_cos = None

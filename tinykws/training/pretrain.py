@@ -265,8 +265,8 @@ def deployed_size(classifier: Any, fe: Any, n_classes: int, calib: np.ndarray) -
     }
 
 
-def _EpochNotice(epochs: int) -> Any:  # noqa: N802 (a class factory: tf imported lazily)
-    """A Keras callback that prints one line per epoch (unless progress is disabled)."""
+def _EpochNotice(epochs: int, verb: str = "pretrain") -> Any:  # noqa: N802 (a class factory: tf imported lazily)
+    """A Keras callback that prints one line per epoch, named by the verb (unless progress is disabled)."""
     import tensorflow as tf
 
     from tinykws.progress import enabled
@@ -274,7 +274,7 @@ def _EpochNotice(epochs: int) -> Any:  # noqa: N802 (a class factory: tf importe
     def line(epoch: int, logs: dict[str, float] | None) -> None:
         if enabled():
             shown = ", ".join(f"{k} {v:.3f}" for k, v in (logs or {}).items() if "acc" in k or "loss" in k)
-            notice(f"pretrain: epoch {epoch + 1}/{epochs}: {shown}")
+            notice(f"{verb}: epoch {epoch + 1}/{epochs}: {shown}")
 
     return tf.keras.callbacks.LambdaCallback(on_epoch_end=line)
 
