@@ -157,3 +157,45 @@ def test_listen_keeps_detections_before_a_reply_that_never_ends():
     assert time.monotonic() - t0 < 4.0
     assert [d.ms for d in exc.value.partial.detections] == [100, 200]
     dev.close()
+
+
+def _autoencoder_640(path):
+    """An int8 autoencoder of MLPerf Tiny anomaly detection's shape (640 in, 640 out, Dense 128
+    x 4, bottleneck 8), random weights, converted by TensorFlow Lite's own int8 converter."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((640,), batch_size=1)
+    x = inp
+    for units in (128, 128, 128, 128, 8, 128, 128, 128, 128):
+        x = tf.keras.layers.ReLU()(tf.keras.layers.Dense(units)(x))
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(640)(x))
+    rng = np.random.default_rng(0)
+
+    def rep():
+        for _ in range(32):
+            yield [3 * rng.standard_normal((1, 640)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    path.write_bytes(conv.convert())
+    return path
+
+
+@pytest.mark.qemu
+def test_bench_640_outputs_on_qemu_m4(tmp_path):
+    """The issue's case, for real: `tinykws bench` of an int8 autoencoder with 640 outputs on
+    qemu-m4 reads every result line (once 4097 bytes without a line end) and is bit-exact."""
+    import shutil
+
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
+    from tinykws.device.bench import bench
+
+    model = _autoencoder_640(tmp_path / "ae640.tflite")
+    res = bench("qemu-m4", model, n=3, build_dir=tmp_path / "build")
+    assert res.n == 3 and res.bitexact == 3 and res.emulated
+    assert res.per_inference > 0
