@@ -153,6 +153,101 @@ def _ogg_complete(f: BinaryIO, size: int, path: Path) -> None:
     raise BadAudio(path, "truncated: the Ogg stream's last page is cut off", "truncated")
 
 
+def _crc8(data: bytes) -> int:
+    """FLAC frame-header CRC-8 (polynomial 0x07, initial 0)."""
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _flac_frame_end(hdr: bytes, fixed_block: int) -> int | None:
+    """The sample just past a FLAC frame whose header starts `hdr`, or None if `hdr` is not a
+    valid frame header (sync, reserved bits, codes, UTF-8 coded number, CRC-8)."""
+    if len(hdr) < 6 or hdr[0] != 0xFF or hdr[1] & 0xFE != 0xF8:
+        return None
+    variable = hdr[1] & 1
+    bs_code, rate_code = hdr[2] >> 4, hdr[2] & 0x0F
+    if bs_code == 0 or rate_code == 15 or hdr[3] >> 4 > 10 or hdr[3] & 1:
+        return None
+    lead, i = hdr[4], 5
+    extra = next((k for k in range(7) if not lead & (0x80 >> k)), 7)
+    if extra == 1 or extra > (7 if variable else 6) or lead == 0xFF:
+        return None  # a continuation byte first, or longer than the spec allows
+    number = lead & (0x7F >> extra) if extra else lead
+    for _ in range(max(0, extra - 1)):
+        if i >= len(hdr) or hdr[i] & 0xC0 != 0x80:
+            return None
+        number = (number << 6) | (hdr[i] & 0x3F)
+        i += 1
+    if bs_code == 6:
+        block, i = hdr[i] + 1 if i < len(hdr) else 0, i + 1
+    elif bs_code == 7:
+        block, i = int.from_bytes(hdr[i : i + 2], "big") + 1, i + 2
+    else:
+        block = 192 if bs_code == 1 else 576 << (bs_code - 2) if bs_code <= 5 else 256 << (bs_code - 8)
+    i += 1 if rate_code == 12 else 2 if rate_code in (13, 14) else 0
+    if i >= len(hdr) or _crc8(hdr[:i]) != hdr[i]:
+        return None
+    return number + block if variable else number * fixed_block + block
+
+
+def _flac_length(f: BinaryIO, size: int, path: Path, announced: int) -> None:
+    """Refuse a FLAC file whose STREAMINFO announces fewer samples than its last frame ends at:
+    libsndfile stops at the announced count and drops the rest without a word. The last frame
+    header is found from the end (a few kB back), and must match the first frame's rate,
+    channel and sample-size codes, so that a look-alike inside compressed data is not taken."""
+    f.seek(0)
+    head = f.read(42)
+    if len(head) < 42 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:
+        return
+    fixed_block = int.from_bytes(head[10:12], "big")  # STREAMINFO max block size
+    max_frame = int.from_bytes(head[15:18], "big")  # max frame size, 0 if unknown
+    n = min(size, (max_frame + 64) if max_frame else 1 << 18)
+    f.seek(size - n)
+    tail = f.read(n)
+    # the first frame: after the metadata blocks
+    pos = 4
+    for _ in range(1024):
+        f.seek(pos)
+        mh = f.read(4)
+        if len(mh) < 4:
+            return
+        pos += 4 + int.from_bytes(mh[1:4], "big")
+        if mh[0] & 0x80:
+            break
+    f.seek(pos)
+    first = f.read(16)
+    if _flac_frame_end(first, fixed_block) is None:
+        return
+    for sync in sorted({m for pat in (b"\xff\xf8", b"\xff\xf9") for m in _find_all(tail, pat)}, reverse=True):
+        hdr = tail[sync : sync + 16]
+        end = _flac_frame_end(hdr, fixed_block)
+        if end is None or hdr[1] != first[1] or hdr[2] & 0x0F != first[2] & 0x0F:
+            continue
+        if hdr[3] & 0x0F != first[3] & 0x0F or _flac_channels(hdr[3] >> 4) != _flac_channels(first[3] >> 4):
+            continue  # stereo frames pick left/side, mid/side... each on its own
+        if end > announced:
+            raise BadAudio(
+                path, f"header announces {announced} frames, the data holds {end}", "length mismatch"
+            )
+        return
+
+
+def _flac_channels(assignment: int) -> int:
+    return assignment + 1 if assignment < 8 else 2
+
+
+def _find_all(data: bytes, pat: bytes) -> list[int]:
+    out, i = [], data.find(pat)
+    while i >= 0:
+        out.append(i)
+        i = data.find(pat, i + 1)
+    return out
+
+
 def check_header(
     path: str | os.PathLike[str], max_seconds: float = CLIP_MAX_SECONDS, target_rate: int = SAMPLE_RATE
 ) -> AudioHeader:
@@ -212,6 +307,8 @@ def check_header(
         )
     if frames <= 0:
         raise BadAudio(p, "audio has no samples", "empty")
+    if frames >= 1 << 62:  # libsndfile's answer for a FLAC STREAMINFO total of 0 (unknown)
+        raise BadAudio(p, "header does not announce a length (a streamed file); re-encode it", "bad header")
     limit = int(max_seconds * min(sr, FRAMES_PER_SECOND_CAP))
     if frames > limit:
         secs = frames / sr
@@ -221,6 +318,12 @@ def check_header(
             f"too long: header announces {what} at {sr} Hz, this reader takes at most {max_seconds:g} s",
             "too long",
         )
+    if str(info.format) == "FLAC":
+        try:
+            with p.open("rb") as f:
+                _flac_length(f, st.st_size, p, frames)
+        except OSError as exc:
+            raise BadAudio(p, f"cannot read: {exc.strerror}", "unreadable") from exc
     exact = str(info.format) in ("WAV", "WAVEX", "FLAC", "OGG", "AIFF", "W64", "RF64", "CAF")
     return AudioHeader(sr, ch, frames, str(info.format), str(info.subtype), exact)
 
