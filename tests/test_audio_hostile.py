@@ -121,34 +121,44 @@ def _sparse_ten_hour_wav(path: Path) -> None:
         f.truncate(44 + n)
 
 
-# name -> (file name, maker of its bytes or of the file, refusal kind, words in the message)
+def _cut(b: bytes, frac: float = 0.6) -> bytes:
+    return b[: int(len(b) * frac)]
+
+
+def _no_last_page(b: bytes) -> bytes:
+    """Ogg cut exactly at its last page: every page whole, the end-of-stream one missing."""
+    return b[: b.rfind(b"OggS")]
+
+
+def _riff_garbage() -> bytes:
+    return b"RIFF" + struct.pack("<I", 6004) + b"WAVE" + _garbage()
+
+
+# name -> (file name, maker of its bytes (None: the sparse file), refusal kind, words in the message)
 Maker = Callable[[], bytes]
+T, U, B, L = "truncated", "unreadable", "bad header", "length mismatch"
 HOSTILE: dict[str, tuple[str, Maker | None, str, str]] = {
-    "truncated_opus": ("a.opus", lambda: _opus()[: len(_opus()) * 3 // 5], "truncated", "last page is cut off"),
-    "opus_without_last_page": ("b.opus", lambda: _opus()[: _opus().rfind(b"OggS")], "truncated",
-                               "no end-of-stream page"),
-    "truncated_flac": ("c.flac", lambda: _flac()[: len(_flac()) * 3 // 5], "unreadable", "corrupt audio data"),
-    "truncated_wav": ("d.wav", lambda: _wav()[: len(_wav()) * 3 // 5], "truncated", "header announces 32000"),
-    "wav_data_longer_than_file": ("e.wav", lambda: _wav_data_size(_wav(), 64000), "truncated", "the file holds"),
-    "wav_data_shorter_than_file": ("f.wav", lambda: _wav_data_size(_wav(), 16000), "length mismatch",
-                                   "shorter data chunk"),
-    "flac_total_shorter_than_data": ("g.flac", lambda: _flac_total(_flac(), 8000), "length mismatch",
-                                     "the data holds 16000"),
-    "flac_total_unknown": ("h.flac", lambda: _flac_total(_flac(), 0), "bad header", "does not announce a length"),
-    "wav_rate_zero": ("i.wav", lambda: _riff(rate=0), "bad header", "sample rate of 0 Hz"),
-    "wav_rate_huge": ("j.wav", lambda: _riff(rate=1_000_000_000), "bad header", "sample rate of 1000000000 Hz"),
-    "wav_rate_one": ("k.wav", lambda: _riff(rate=1), "bad header", "sample rate of 1 Hz"),
-    "wav_zero_channels": ("l.wav", lambda: _riff(channels=0), "bad header", "0 channels"),
+    "truncated_opus": ("a.opus", lambda: _cut(_opus()), T, "last page is cut off"),
+    "opus_without_last_page": ("b.opus", lambda: _no_last_page(_opus()), T, "no end-of-stream page"),
+    "truncated_flac": ("c.flac", lambda: _cut(_flac()), U, "corrupt audio data"),
+    "truncated_wav": ("d.wav", lambda: _cut(_wav()), T, "header announces 32000"),
+    "wav_data_longer_than_file": ("e.wav", lambda: _wav_data_size(_wav(), 64000), T, "the file holds"),
+    "wav_data_shorter_than_file": ("f.wav", lambda: _wav_data_size(_wav(), 16000), L, "shorter data chunk"),
+    "flac_total_shorter_than_data": ("g.flac", lambda: _flac_total(_flac(), 8000), L, "the data holds 16000"),
+    "flac_total_unknown": ("h.flac", lambda: _flac_total(_flac(), 0), B, "does not announce a length"),
+    "wav_rate_zero": ("i.wav", lambda: _riff(rate=0), B, "sample rate of 0 Hz"),
+    "wav_rate_huge": ("j.wav", lambda: _riff(rate=1_000_000_000), B, "sample rate of 1000000000 Hz"),
+    "wav_rate_one": ("k.wav", lambda: _riff(rate=1), B, "sample rate of 1 Hz"),
+    "wav_zero_channels": ("l.wav", lambda: _riff(channels=0), B, "0 channels"),
     "float_wav_nan": ("m.wav", lambda: _float_wav(float("nan")), "non-finite", "NaN or infinite"),
     "float_wav_inf": ("n.wav", lambda: _float_wav(float("inf")), "non-finite", "NaN or infinite"),
     "float_wav_minus_inf": ("o.wav", lambda: _float_wav(float("-inf")), "non-finite", "NaN or infinite"),
-    "garbage_wav": ("p.wav", _garbage, "unreadable", "not a readable audio file"),
-    "garbage_opus": ("q.opus", _garbage, "unreadable", "not a readable audio file"),
-    "garbage_flac": ("r.flac", _garbage, "unreadable", "not a readable audio file"),
-    "riff_then_garbage": ("s.wav", lambda: b"RIFF" + struct.pack("<I", 6004) + b"WAVE" + _garbage(), "unreadable",
-                          "corrupt WAV"),
+    "garbage_wav": ("p.wav", _garbage, U, "not a readable audio file"),
+    "garbage_opus": ("q.opus", _garbage, U, "not a readable audio file"),
+    "garbage_flac": ("r.flac", _garbage, U, "not a readable audio file"),
+    "riff_then_garbage": ("s.wav", _riff_garbage, U, "corrupt WAV"),
     "empty": ("t.wav", lambda: b"", "empty", "empty (0 bytes)"),
-    "wav_header_says_10_hours": ("u.wav", lambda: _wav_data_size(_wav(), TEN_HOURS * SR * 2), "truncated",
+    "wav_header_says_10_hours": ("u.wav", lambda: _wav_data_size(_wav(), TEN_HOURS * SR * 2), T,
                                  "header announces 1152000000 bytes"),
     "flac_header_says_10_hours": ("v.flac", lambda: _flac_total(_flac(), TEN_HOURS * SR), "too long",
                                   "10.0 h at 16000 Hz"),
@@ -316,7 +326,9 @@ def test_fewshot_clips_refuse_each_kind(kind, tmp_path, fake_embedding, capsys):
         good.append(str(p))
     bad = _make(kind, tmp_path)
     out = tmp_path / "model"
-    for flag_args in (["--clips", good[0], str(bad), *good[1:]], ["--clips", *good, "--unknown-clips", str(bad)]):
+    as_shot = ["--clips", good[0], str(bad), *good[1:]]
+    as_unknown = ["--clips", *good, "--unknown-clips", str(bad)]
+    for flag_args in (as_shot, as_unknown):
         rc = main(["fewshot", "--keyword", "hallo", "--language", "de", *flag_args,
                    "--embedding", str(fake_embedding), "--out", str(out)])  # fmt: skip
         assert rc == 2
