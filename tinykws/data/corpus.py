@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinykws.audio import CLIP_SAMPLES, SAMPLE_RATE, fix_length, resample
+from tinykws.audio import CLIP_SAMPLES, SAMPLE_RATE, BadAudio, fix_length, read_mono, resample
 from tinykws.errors import TinyKWSError
 from tinykws.progress import notice, progress
 
@@ -261,41 +261,35 @@ def _read_folder_corpus(root: Path, words: set[str] | None) -> list[Clip]:
 # --------------------------------------------------------------------------- audio
 
 
-def _read_clip(path: Path) -> tuple[np.ndarray | None, str, int, int]:
-    """(audio at 16 kHz, error message or '', file rate, channels). Never raises."""
-    import soundfile as sf
-
+def _read_clip(path: Path) -> tuple[np.ndarray | None, str, int, int, str]:
+    """(audio at 16 kHz, error message or '', file rate, channels, refusal kind or ''). Never
+    raises: the verified reader (`audio.read_mono`, 30 s bound) refuses hostile files."""
     try:
-        if path.stat().st_size == 0:
-            return None, "file is empty (0 bytes)", 0, 0
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError:
-        return None, "file not found", 0, 0
-    except Exception as exc:  # LibsndfileError, RuntimeError, OSError...
-        return None, f"not a readable audio file ({str(exc).strip()[:80]})", 0, 0
-    if data.shape[0] == 0:
-        return None, "audio has no samples", sr, data.shape[1]
-    x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(x)):
-        return None, "audio has NaN or infinite samples", sr, data.shape[1]
+        x, h = read_mono(path)
+    except BadAudio as exc:
+        return None, exc.why, 0, 0, exc.reason
+    sr = h.samplerate
     if sr != SAMPLE_RATE:
         x = resample(x, sr, SAMPLE_RATE)
-    return fix_length(np.clip(x, -1.0, 1.0), CLIP_SAMPLES).astype(np.float32), "", int(sr), int(data.shape[1])
+    return fix_length(np.clip(x, -1.0, 1.0), CLIP_SAMPLES).astype(np.float32), "", int(sr), h.channels, ""
 
 
 def load_clips(clips: list[Clip], jobs: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Read clips as float32 [N, 16000] (16 kHz mono, padded/cropped to 1 s).
 
     Returns (audio of the readable clips, indices into `clips` of those rows, skipped count).
-    A corrupt, empty or missing clip is skipped, counted and reported in one notice rather than
-    stopping a run over thousands of files. Other sample rates are resampled and stereo is
-    mixed down, summarized in one notice each. Reading runs in threads: libsndfile decoding
-    releases the GIL, and threads are safe when TensorFlow is already loaded (fork is not).
+    A corrupt, truncated, empty, missing, non-finite or over-long (> 30 s) clip is refused by
+    the verified reader (`audio.read_mono`), skipped, counted and reported in one notice (counts
+    per kind, the first file and why) rather than stopping a run over thousands of files.
+    Other sample rates are resampled and stereo is mixed down, summarized in one notice each.
+    Reading runs in threads: libsndfile decoding releases the GIL, and threads are safe when
+    TensorFlow is already loaded (fork is not).
     """
     n = len(clips)
     audio = np.zeros((n, CLIP_SAMPLES), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
     failures: list[tuple[Path, str]] = []
+    kinds: Counter[str] = Counter()
     rates: Counter[int] = Counter()
     multi = 0
     jobs = max(1, jobs or min(8, (os.cpu_count() or 1) * 2))
@@ -305,9 +299,10 @@ def load_clips(clips: list[Clip], jobs: int | None = None) -> tuple[np.ndarray, 
 
     with ThreadPoolExecutor(max_workers=jobs) as ex:
         results = ex.map(work, range(n), chunksize=1) if n else iter(())
-        for i, (x, err, sr, ch) in progress(results, desc="load", total=n, unit="clip"):
+        for i, (x, err, sr, ch, kind) in progress(results, desc="load", total=n, unit="clip"):
             if x is None:
                 failures.append((clips[i].path, err))
+                kinds[kind] += 1
                 continue
             audio[i] = x
             ok[i] = True
@@ -321,8 +316,9 @@ def load_clips(clips: list[Clip], jobs: int | None = None) -> tuple[np.ndarray, 
         notice(f"mixed down {multi} multi-channel clip{'s' if multi > 1 else ''} to mono")
     if failures:
         p, why = failures[0]
+        per = ", ".join(f"{k} {kind}" for kind, k in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
         notice(
-            f"skipped {len(failures)} unreadable clip{'s' if len(failures) > 1 else ''} of {n} "
+            f"skipped {len(failures)} unreadable clip{'s' if len(failures) > 1 else ''} of {n}: {per} "
             f"(first: {p}: {why})"
         )
     idx = np.nonzero(ok)[0]

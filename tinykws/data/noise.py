@@ -25,6 +25,10 @@ ENVIRONMENTS = ("hum", "machine", "water", "clatter", "murmur")
 DEFAULT_KINDS = tuple(COLORS)
 ALL_KINDS = (*COLORS, *ENVIRONMENTS)
 _MIN_RMS = 1e-4  # chunks quieter than this are digital silence; normalizing them would blow up hiss
+# Noise recordings may be hours long, but only their first `max_chunks` segments are used: the
+# verified reader decodes that much plus one second (the resampling filter's reach, so the used
+# samples are the ones a whole-file read gives) and refuses only headers beyond a day.
+NOISE_MAX_SECONDS = 24 * 3600.0
 
 
 class NoiseBank:
@@ -147,7 +151,9 @@ def _cut_folder(folder: Path, length: int, max_chunks: int) -> tuple[list[np.nda
     segs, names, bad = [], [], []
     for f in files:
         try:
-            x = load_audio(f, quiet=True)
+            x = load_audio(
+                f, quiet=True, max_seconds=NOISE_MAX_SECONDS, head_seconds=max_chunks * length / 16000 + 1.0
+            )
         except TinyKWSError as exc:
             bad.append(str(exc))
             continue

@@ -30,6 +30,10 @@ from tinykws.errors import TinyKWSError
 SR = 16000
 SAMPLES_PER_MS = SR // 1000
 WINDOW = 16000  # one second: the model's clip
+# A recording to play into a board is decoded whole (resampling it in pieces would change its
+# samples): an hour bounds that at about 0.7 GB (48 kHz mono float32) and is more than any
+# replay on an emulated board gets through.
+STREAM_MAX_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,11 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
 
 
 def load_stream(path: str | os.PathLike[str]) -> np.ndarray:
-    """A recording of any length as 16 kHz mono int16 (resampled / mixed down with notices)."""
+    """A recording of up to an hour as 16 kHz mono int16 (resampled / mixed down with notices),
+    through the verified reader: a longer, truncated or corrupt file is a one-line error."""
     from tinykws.audio import load_audio
 
-    x = pcm16(load_audio(path))
+    x = pcm16(load_audio(path, max_seconds=STREAM_MAX_SECONDS))
     if x.size == 0:
         raise TinyKWSError(f"{path}: no audio samples")
     return x
