@@ -99,12 +99,56 @@ def differential(accepted: list[tuple[int, bytes]], n_inputs: int, max_builds: i
     return stats
 
 
+def on_qemu(accepted: list[tuple[int, bytes]], k: int, n_inputs: int) -> dict:
+    """Stage 3: the first `k` accepted mutants with distinct generated C, built for qemu-m4 and
+    benched there (`tinykws bench`: the device's own seeded inputs, each checked against
+    tflite_micro). Emulated: this checks the DSP-path kernels the board runs, not time."""
+    import shutil
+
+    from tinykws.device.bench import bench
+    from tinykws.errors import TinyKWSError
+    from tinykws.export.compiler import compile_model
+
+    stats = {"benched": 0, "inputs_bitexact": 0, "inputs": 0, "refused": 0}
+    bad: list[str] = []
+    if k <= 0:
+        return {**stats, "problems": bad}
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        return {**stats, "skipped": "needs qemu-system-arm and arm-none-eabi-gcc", "problems": bad}
+    seen: set[str] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, data in accepted:
+            if stats["benched"] >= k:
+                break
+            d = Path(tmp) / "m"
+            compile_model(data, d)
+            key = hashlib.sha256((d / "tinykws_model.c").read_bytes()).hexdigest()
+            if key in seen:
+                continue
+            seen.add(key)
+            model = Path(tmp) / f"mutant{i}.tflite"
+            model.write_bytes(data)
+            try:
+                res = bench("qemu-m4", model, n=n_inputs, build_dir=Path(tmp) / f"b{i}", timeout=60.0)
+            except TinyKWSError as exc:
+                stats["refused"] += 1
+                bad.append(f"mutant {i}: qemu-m4 bench failed: {str(exc)[:160]}")
+                continue
+            stats["benched"] += 1
+            stats["inputs"] += res.n
+            stats["inputs_bitexact"] += res.bitexact
+            if res.bitexact != res.n:
+                bad.append(f"mutant {i}: {res.bitexact}/{res.n} bit-exact on qemu-m4")
+    return {**stats, "problems": bad}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10000, help="mutants")
     ap.add_argument("--seed", type=int, default=16)
     ap.add_argument("--inputs", type=int, default=16, help="random inputs per accepted mutant")
     ap.add_argument("--max-builds", type=int, default=400, help="host builds of distinct generated C")
+    ap.add_argument("--qemu", type=int, default=24, help="distinct accepted mutants benched on qemu-m4")
     ap.add_argument("--out", type=Path, default=RESULTS / "fuzz_models")
     args = ap.parse_args()
     if not REF.is_file():
@@ -116,9 +160,11 @@ def main() -> int:
     t1 = time.monotonic()
     diff = differential(out.accepted_models, args.inputs, args.max_builds, args.seed)
     t2 = time.monotonic()
+    qemu = on_qemu(out.accepted_models, args.qemu, args.inputs)
+    t3 = time.monotonic()
     rec = {
-        "command": f"nice -n 10 .venv/bin/python benchmarks/fuzz_models.py --n {args.n} --seed {args.seed} "
-        f"--inputs {args.inputs} --max-builds {args.max_builds}",
+        "command": f"nice .venv/bin/python benchmarks/fuzz_models.py --n {args.n} --seed {args.seed} "
+        f"--inputs {args.inputs} --max-builds {args.max_builds} --qemu {args.qemu}",
         "model": str(REF.relative_to(ROOT.parent)),
         "tried": out.tried,
         "refused_cleanly": out.refused,
@@ -126,7 +172,9 @@ def main() -> int:
         "by_kind": out.by_kind,
         "failures": [f"{k} #{i}: {what}" for k, i, what in out.failures],
         "differential": diff,
-        "seconds": {"compile_stage": round(t1 - t0, 1), "differential_stage": round(t2 - t1, 1)},
+        "qemu_m4": qemu,
+        "seconds": {"compile_stage": round(t1 - t0, 1), "differential_stage": round(t2 - t1, 1),
+                    "qemu_stage": round(t3 - t2, 1)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rec, indent=2) + "\n")
@@ -155,6 +203,8 @@ plausible root offset, to get past the first check).
 | accepted by us but refused by tflite_micro | **{diff["tflm_refused"]}** |
 | tflite_micro crashed on a model we accepted | **{diff["tflm_crashed"]}** |
 | int8 output mismatches with tflite_micro | **{diff["mismatch"]}** |
+| qemu-m4 (*emulated*): distinct accepted mutants benched | {qemu["benched"]} {qemu.get("skipped", "")} |
+| qemu-m4: their inputs bit-exact with tflite_micro | {qemu["inputs_bitexact"]} / {qemu["inputs"]} |
 
 By kind (tried, refused, accepted):
 
@@ -163,17 +213,17 @@ By kind (tried, refused, accepted):
 {rows}
 
 Distinct generated C sources built: {diff["builds"]}. Stage times: compile
-{rec["seconds"]["compile_stage"]} s, differential {rec["seconds"]["differential_stage"]} s.
+{rec["seconds"]["compile_stage"]} s, differential {rec["seconds"]["differential_stage"]} s, qemu-m4
+{rec["seconds"]["qemu_stage"]} s.
 Accepted mutants are mostly flips in names, quantization values and option fields that stay
 valid; truncation and garbage are always refused. Details: fuzz_models.json.
 """
-    if rec["failures"] or diff["problems"]:
-        md += (
-            "\nProblems:\n\n" + "\n".join(f"- {p}" for p in [*rec["failures"], *diff["problems"]][:50]) + "\n"
-        )
+    problems = [*rec["failures"], *diff["problems"], *qemu["problems"]]
+    if problems:
+        md += "\nProblems:\n\n" + "\n".join(f"- {p}" for p in problems[:50]) + "\n"
     args.out.with_suffix(".md").write_text(md)
     print(md)
-    return 0 if not rec["failures"] and not diff["problems"] else 1
+    return 0 if not problems else 1
 
 
 if __name__ == "__main__":
