@@ -57,10 +57,10 @@ typedef struct {
 } tk_conv_params;
 
 /* Scratch bytes the kernels need (the compiler reserves them in the arena and mirrors these
- * formulas in tinykws/export/compiler.py): conv: five int16 columns of K = k_h*k_w*in_c taps
+ * formulas in tinykws/export/compiler.py): conv: six int16 columns of K = k_h*k_w*in_c taps
  * plus one int8 patch, K rounded up to a multiple of 4; depthwise: one row of in_c zero-point
  * bytes. */
-#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (11u * (((unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 3u) & ~3u) + 8u)
+#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (13u * (((unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 3u) & ~3u) + 8u)
 #define TK_DW_SCRATCH_BYTES(in_c) ((unsigned)(in_c) + 8u)
 
 void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,

@@ -160,8 +160,8 @@ def activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
 
 
 def conv_scratch_bytes(kh: int, kw: int, ic: int) -> int:
-    """TK_CONV_SCRATCH_BYTES of tinykws_kernels.h: five int16 im2col columns and an int8 patch."""
-    return 11 * ((kh * kw * ic + 3) // 4 * 4) + 8
+    """TK_CONV_SCRATCH_BYTES of tinykws_kernels.h: six int16 im2col columns and an int8 patch."""
+    return 13 * ((kh * kw * ic + 3) // 4 * 4) + 8
 
 
 def dw_scratch_bytes(ic: int) -> int:
