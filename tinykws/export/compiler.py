@@ -232,6 +232,12 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     return f"static const {ctype} {name}[{max(len(vals), 1)}] = {{\n    {body}\n}};\n"
 
 
+def _int16_words(v: np.ndarray) -> np.ndarray:
+    """int16 values packed two to an int32 word (little-endian): 4-byte aligned for LDRD."""
+    h = np.asarray(v).astype(np.int16).view(np.uint16).astype(np.uint32).reshape(-1, 2)
+    return (h[:, 0] | (h[:, 1] << 16)).astype(np.uint32).view(np.int32)
+
+
 def _c_float(x: float) -> str:
     return f"{float(np.float32(x)):.9g}f"
 
@@ -510,54 +516,24 @@ class _Compiler:
         taps = kh * kw
         w_bytes = w.size
         dsp_kernel = not depthwise or (dm == 1 and ic % 4 == 0 and taps <= 64)  # else portable
-        if self.dsp_layouts and depthwise and dsp_kernel:
-            # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
-            # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
-            # builds carry this layout; w_layout in the params tells the kernel which it got.
-            dsp = wdata.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
-            # emitted as int32 words (two little-endian int16 each) so the array is 4-byte
-            # aligned, as the kernel's LDRD requires
-            words = dsp.astype(np.int16).view(np.uint16).astype(np.uint32).reshape(-1, 2)
-            words = (words[:, 0] | (words[:, 1] << 16)).astype(np.uint32).view(np.int32)
-            # (Helium builds keep TFLite's layout: their kernel loads eight channels at a time.)
-            wdecl = (
-                "#if TK_USE_DSP && !TK_USE_MVE\n"
-                + _c_array("int32_t", f"op{sid}_w", words)
-                + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
-                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
-                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
-            )
-            layout = f"OP{sid}_W_LAYOUT"
-            w_bytes = 2 * w.size
-        else:
-            wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
-            layout = "0"
-        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
-        rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
         wabs = np.abs(w).reshape(-1, oc).sum(axis=0) if depthwise else np.abs(w).reshape(oc, -1).sum(axis=1)
-        rq_fast = "0"
+        rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
+        fast_ok = self.fast_requant and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp)
         if (
-            self.fast_requant
-            and (not depthwise or layout != "0")
-            and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp)
+            self.dsp_layouts
+            and depthwise
+            and dsp_kernel
+            and fast_ok
+            and (kh, kw, sh) == (3, 3, 1)
+            and oh >= 2
+            and (act_min, act_max) == (-128, 127)
         ):
-            # DSP builds get (multiplier, rounding + zero point) pairs and right shifts e = -shift,
-            # the form of tk_out_fast() in tk_dsp.h; portable builds keep TFLM's (mult, shift).
-            es = [-sh for sh in shifts]
-            pairs = np.array(
-                [[m, (1 << (e - 1)) + y.zp * (1 << e)] for m, e in zip(self._last_mults, es, strict=True)]
+            decls, w_bytes, rq_bytes = self._dw3_decls(sid, wdata, folded, shifts, rq, y.zp, ic)
+            rq_fast, layout = f"OP{sid}_RQ_FAST", f"OP{sid}_W_LAYOUT"
+        else:
+            decls, w_bytes, rq_bytes, rq_fast, layout = self._conv_decls(
+                sid, wdata, folded, shifts, rq, rq_bytes, y.zp, depthwise, dsp_kernel, fast_ok, ic, taps
             )
-            rq = [
-                "#if TK_USE_DSP\n"
-                + _c_array("int32_t", f"op{sid}_mult", pairs.reshape(-1))
-                + _c_array("int8_t", f"op{sid}_shift", np.array(es))
-                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
-                + "".join(rq)
-                + f"#define OP{sid}_RQ_FAST 0\n#endif\n"
-            ]
-            rq_fast = f"OP{sid}_RQ_FAST"
-            rq_bytes += 4 * oc
-        decls += rq
         decls.append(
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
             f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}, {rq_fast}, {layout}}};\n"
@@ -582,6 +558,96 @@ class _Compiler:
                 macs,
             )
         )
+
+    def _conv_decls(
+        self, sid, wdata, folded, shifts, rq, rq_bytes, out_zp, depthwise, dsp_kernel, fast_ok, ic, taps
+    ):
+        """Weights, biases and requantization arrays of a CONV_2D or a DEPTHWISE_CONV_2D (layouts 0, 1)."""
+        w_bytes = wdata.size
+        if self.dsp_layouts and depthwise and dsp_kernel:
+            # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
+            # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
+            # builds carry this layout; w_layout in the params tells the kernel which it got.
+            dsp = wdata.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+            # (Helium builds keep TFLite's layout: their kernel loads eight channels at a time.)
+            wdecl = (
+                "#if TK_USE_DSP && !TK_USE_MVE\n"
+                + _c_array("int32_t", f"op{sid}_w", _int16_words(dsp))
+                + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
+                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
+            )
+            layout = f"OP{sid}_W_LAYOUT"
+            w_bytes = 2 * wdata.size
+        else:
+            wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+            layout = "0"
+        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
+        rq_fast = "0"
+        if fast_ok and (not depthwise or layout != "0"):
+            # DSP builds get (multiplier, rounding + zero point) pairs and right shifts e = -shift,
+            # the form of tk_out_fast() in tk_dsp.h; portable builds keep TFLM's (mult, shift).
+            rq = [
+                "#if TK_USE_DSP\n"
+                + self._fast_rq_arrays(sid, shifts, out_zp)
+                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
+                + "".join(rq)
+                + f"#define OP{sid}_RQ_FAST 0\n#endif\n"
+            ]
+            rq_fast = f"OP{sid}_RQ_FAST"
+            rq_bytes += 4 * len(shifts)
+        decls += rq
+        return decls, w_bytes, rq_bytes, rq_fast, layout
+
+    def _fast_rq_pairs(self, shifts, out_zp) -> np.ndarray:
+        es = [-sh for sh in shifts]
+        mults = self._last_mults
+        return np.array([[m, (1 << (e - 1)) + out_zp * (1 << e)] for m, e in zip(mults, es, strict=True)])
+
+    def _fast_rq_arrays(self, sid, shifts, out_zp) -> str:
+        pairs = self._fast_rq_pairs(shifts, out_zp)
+        return _c_array("int32_t", f"op{sid}_mult", pairs.reshape(-1)) + _c_array(
+            "int8_t", f"op{sid}_shift", np.array([-sh for sh in shifts])
+        )
+
+    def _dw3_decls(self, sid, wdata, folded, shifts, rq, out_zp, ic):
+        """A 3x3 DEPTHWISE_CONV_2D for the DSP kernel's w_layout 2 (depthwise_conv_s8_dsp.inc):
+        per group of four channels one record of 31 words: the doubled folded biases, the nine
+        taps' doubled int16 weights in SXTB16 order (0,2 | 1,3), the (m, rzp) pairs and the four
+        right shifts as bytes. Helium builds get TFLite's layout and the pairs; portable builds
+        TFLM's constants."""
+        g = ic // 4
+        w2 = (2 * wdata.astype(np.int64)).reshape(9, g, 4)[:, :, [0, 2, 1, 3]]
+        w2 = w2.transpose(1, 0, 2)  # [group][tap][4]
+        pairs = self._fast_rq_pairs(shifts, out_zp).reshape(g, 4, 2)
+        es = np.array([-sh for sh in shifts], dtype=np.int64).reshape(g, 4)
+        recs = []
+        for k in range(g):
+            bias2 = 2 * folded.reshape(g, 4)[k]
+            wwords = _int16_words(w2[k].reshape(-1)).astype(np.int64)
+            ebytes = int(sum(int(e) << (8 * i) for i, e in enumerate(es[k])))
+            recs.append(np.concatenate([bias2, wwords, pairs[k].reshape(-1), [ebytes]]))
+        words = np.concatenate(recs).astype(np.int64)
+        words = np.where(words >= 2**31, words - 2**32, words)
+        decls = [
+            "#if TK_USE_DSP && !TK_USE_MVE\n"
+            + _c_array("int32_t", f"op{sid}_w", words)
+            + f"static const int32_t op{sid}_b[1] = {{0}};\n"
+            + f"static const int32_t op{sid}_mult[1] = {{0}};\n"
+            + f"static const int8_t op{sid}_shift[1] = {{0}};\n"
+            + f"#define OP{sid}_W_LAYOUT 2\n#define OP{sid}_RQ_FAST 1\n"
+            + "#elif TK_USE_DSP\n"
+            + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+            + _c_array("int32_t", f"op{sid}_b", folded)
+            + self._fast_rq_arrays(sid, shifts, out_zp)
+            + f"#define OP{sid}_W_LAYOUT 0\n#define OP{sid}_RQ_FAST 1\n#else\n"
+            + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+            + _c_array("int32_t", f"op{sid}_b", folded)
+            + "".join(rq)
+            + f"#define OP{sid}_W_LAYOUT 0\n#define OP{sid}_RQ_FAST 0\n#endif\n"
+        ]
+        # what the DSP build holds (the largest of the three)
+        return decls, 4 * len(words) - 4 * ic, 0
 
     def _op_conv_2d(self, op: _Op) -> None:
         self._conv_like(op, depthwise=False)
