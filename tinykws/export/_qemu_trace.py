@@ -148,9 +148,7 @@ def _symbol(elf: Path, name: str) -> int:
 
 
 def _symbol_end(elf: Path, name: str) -> tuple[int, int]:
-    out = subprocess.run(
-        [_tool("arm-none-eabi-nm"), "-S", str(elf)], capture_output=True, text=True
-    ).stdout
+    out = subprocess.run([_tool("arm-none-eabi-nm"), "-S", str(elf)], capture_output=True, text=True).stdout
     for ln in out.splitlines():
         parts = ln.split()
         if len(parts) == 4 and parts[3] == name:

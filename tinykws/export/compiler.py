@@ -532,7 +532,19 @@ class _Compiler:
             rq_fast, layout = f"OP{sid}_RQ_FAST", f"OP{sid}_W_LAYOUT"
         else:
             decls, w_bytes, rq_bytes, rq_fast, layout = self._conv_decls(
-                sid, wdata, folded, shifts, rq, rq_bytes, y.zp, depthwise, dsp_kernel, fast_ok, ic, taps
+                sid,
+                wdata,
+                folded,
+                shifts,
+                rq,
+                rq_bytes,
+                y.zp,
+                depthwise,
+                dsp_kernel,
+                fast_ok,
+                ic,
+                taps,
+                (act_min, act_max) == (-128, 127),
             )
         decls.append(
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
@@ -560,7 +572,20 @@ class _Compiler:
         )
 
     def _conv_decls(
-        self, sid, wdata, folded, shifts, rq, rq_bytes, out_zp, depthwise, dsp_kernel, fast_ok, ic, taps
+        self,
+        sid,
+        wdata,
+        folded,
+        shifts,
+        rq,
+        rq_bytes,
+        out_zp,
+        depthwise,
+        dsp_kernel,
+        fast_ok,
+        ic,
+        taps,
+        full_range,
     ):
         """Weights, biases and requantization arrays of a CONV_2D or a DEPTHWISE_CONV_2D (layouts 0, 1)."""
         w_bytes = wdata.size
@@ -582,8 +607,29 @@ class _Compiler:
         else:
             wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
             layout = "0"
-        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
         rq_fast = "0"
+        if fast_ok and not depthwise and wdata.size // len(shifts) % 4 == 0 and full_range:
+            # the DSP CONV_2D kernel's fused form (conv_s8_dsp.inc, rq_fast 2): one record
+            # {2 * bias, m, rzp} per output channel, the right shift read off rzp's lowest set
+            # bit; Helium builds get the pairs form, portable builds TFLM's constants
+            pairs = self._fast_rq_pairs(shifts, out_zp)
+            recs = np.concatenate([2 * np.asarray(folded).reshape(-1, 1), pairs], axis=1)
+            decls = [
+                wdecl,
+                "#if TK_USE_DSP && !TK_USE_MVE\n"
+                + f"static const int32_t op{sid}_b[1] = {{0}};\n"
+                + _c_array("int32_t", f"op{sid}_mult", recs.reshape(-1))
+                + f"static const int8_t op{sid}_shift[1] = {{0}};\n"
+                + f"#define OP{sid}_RQ_FAST 2\n#elif TK_USE_DSP\n"
+                + _c_array("int32_t", f"op{sid}_b", folded)
+                + self._fast_rq_arrays(sid, shifts, out_zp)
+                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
+                + _c_array("int32_t", f"op{sid}_b", folded)
+                + "".join(rq)
+                + f"#define OP{sid}_RQ_FAST 0\n#endif\n",
+            ]
+            return decls, w_bytes, rq_bytes + 4 * len(shifts), f"OP{sid}_RQ_FAST", layout
+        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
         if fast_ok and (not depthwise or layout != "0"):
             # DSP builds get (multiplier, rounding + zero point) pairs and right shifts e = -shift,
             # the form of tk_out_fast() in tk_dsp.h; portable builds keep TFLM's (mult, shift).
