@@ -91,3 +91,19 @@ void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_
     dw_portable(p, in, w, bias, mult, shift, out, (int8_t *)scratch);
 #endif
 }
+
+/* 3x3, vertical stride 1, at least two output rows, channels a multiple of 4, fast requantization
+ * and the whole int8 output range: the compiler calls this entry only for such ops, with the
+ * DSP weights stream (w_layout 2) in DSP builds without Helium, where it links only the 3x3
+ * kernel; elsewhere it is tk_depthwise_conv_s8. */
+void tk_depthwise_conv3x3_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                             const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
+#if TK_USE_DSP && !TK_USE_MVE
+    (void)bias;
+    (void)mult;
+    (void)shift;
+    dw3_run(p, in, w, out, scratch);
+#else
+    tk_depthwise_conv_s8(p, in, w, bias, mult, shift, out, scratch);
+#endif
+}

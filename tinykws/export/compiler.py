@@ -530,7 +530,17 @@ class _Compiler:
         ):
             decls, w_bytes, rq_bytes = self._dw3_decls(sid, wdata, folded, shifts, rq, y.zp, ic)
             rq_fast, layout = f"OP{sid}_RQ_FAST", f"OP{sid}_W_LAYOUT"
+            fn = "tk_depthwise_conv3x3_s8"  # its DSP build links only the 3x3 kernel
         else:
+            # specialized entry points link only the code paths of their form (tinykws_kernels.h)
+            if depthwise:
+                fn = "tk_depthwise_conv_s8"
+            elif (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and ic % 4 == 0:
+                fn = "tk_conv_1x1_s8"
+            elif ic % 4 != 0 and kw * ic == 4 and iw * ic >= 4:
+                fn = "tk_conv_rows4_s8"
+            else:
+                fn = "tk_conv_s8"
             decls, w_bytes, rq_bytes, rq_fast, layout = self._conv_decls(
                 sid,
                 wdata,
@@ -550,7 +560,6 @@ class _Compiler:
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
             f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}, {rq_fast}, {layout}}};\n"
         )
-        fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
         # scratch of the DSP kernels (TK_CONV_SCRATCH_BYTES / TK_DW_SCRATCH_BYTES in tinykws_kernels.h)
         scratch = dw_scratch_bytes(ic) if depthwise else conv_scratch_bytes(kh, kw, ic)
         call = (
