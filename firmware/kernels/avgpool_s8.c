@@ -28,7 +28,28 @@ static void avgpool_dsp(const tk_conv_params *p, const int8_t *in, int8_t *out) 
                 for (; c < c_n; c += 8) {
                     uint32_t s02 = 0, s13 = 0, t02 = 0, t13 = 0;
                     const int8_t *r = in + (iy0 + ky0) * p->in_w * c_n + c;
-                    for (int k = 0; k < n; ++k, r += c_n) {
+                    int k = 0;
+#if defined(__OPTIMIZE__)
+                    if (n > 0 && ((uintptr_t)r & 3u) == 0) { /* LDRD needs word alignment */
+                        uint32_t v, u;
+                        int cnt = n;
+                        __asm volatile("1:\n\t"
+                                       "ldrd    %[v], %[u], [%[r]]\n\t"
+                                       "add     %[r], %[r], %[st]\n\t"
+                                       "sxtab16 %[s02], %[s02], %[v]\n\t"
+                                       "sxtab16 %[s13], %[s13], %[v], ror #8\n\t"
+                                       "sxtab16 %[t02], %[t02], %[u]\n\t"
+                                       "sxtab16 %[t13], %[t13], %[u], ror #8\n\t"
+                                       "subs    %[n], %[n], #1\n\t"
+                                       "bne     1b\n\t"
+                                       : [r] "+r"(r), [n] "+r"(cnt), [v] "=&r"(v), [u] "=&r"(u), [s02] "+r"(s02),
+                                         [s13] "+r"(s13), [t02] "+r"(t02), [t13] "+r"(t13)
+                                       : [st] "r"(c_n)
+                                       : "cc", "memory");
+                        k = n;
+                    }
+#endif
+                    for (; k < n; ++k, r += c_n) {
                         const uint32_t v = tk_rd32(r), u = tk_rd32(r + 4);
                         s02 = __sxtab16(s02, v);
                         s13 = __sxtab16(s13, tk_ror8(v));
