@@ -667,10 +667,10 @@ class _Compiler:
 
     def _dw3_decls(self, sid, wdata, folded, shifts, rq, out_zp, ic):
         """A 3x3 DEPTHWISE_CONV_2D for the DSP kernel's w_layout 2 (depthwise_conv_s8_dsp.inc):
-        per group of four channels one record of 31 words: the doubled folded biases, the nine
-        taps' doubled int16 weights in SXTB16 order (0,2 | 1,3), the (m, rzp) pairs and the four
-        right shifts as bytes. Helium builds get TFLite's layout and the pairs; portable builds
-        TFLM's constants."""
+        per group of four channels one record of 31 words: the doubled folded biases, channel 3's
+        (m, rzp), the nine taps' doubled int16 weights in SXTB16 order (0,2 | 1,3), channels 0-2's
+        (m, rzp) and the four right shifts as bytes. Helium builds get TFLite's layout and the
+        pairs; portable builds TFLM's constants."""
         g = ic // 4
         w2 = (2 * wdata.astype(np.int64)).reshape(9, g, 4)[:, :, [0, 2, 1, 3]]
         w2 = w2.transpose(1, 0, 2)  # [group][tap][4]
@@ -681,7 +681,8 @@ class _Compiler:
             bias2 = 2 * folded.reshape(g, 4)[k]
             wwords = _int16_words(w2[k].reshape(-1)).astype(np.int64)
             ebytes = int(sum(int(e) << (8 * i) for i, e in enumerate(es[k])))
-            recs.append(np.concatenate([bias2, wwords, pairs[k].reshape(-1), [ebytes]]))
+            pk = pairs[k]
+            recs.append(np.concatenate([bias2, pk[3], wwords, pk[:3].reshape(-1), [ebytes]]))
         words = np.concatenate(recs).astype(np.int64)
         words = np.where(words >= 2**31, words - 2**32, words)
         decls = [
