@@ -463,7 +463,9 @@ class Checkpoints:
                 weights = [z[f"w{i}"] for i in range(int(z["n_weights"]))]
                 opt = [z[f"o{i}"] for i in range(int(z["n_opt"]))]
         except (OSError, ValueError, KeyError) as exc:
-            raise TinyKWSError(f"--resume: {path} is unreadable ({exc}); start again without --resume") from exc
+            raise TinyKWSError(
+                f"--resume: {path} is unreadable ({exc}); start again without --resume"
+            ) from exc
         model.set_weights(weights)
         model.optimizer.build(model.trainable_variables)
         if len(opt) != len(model.optimizer.variables):
