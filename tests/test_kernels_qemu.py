@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 # Issue 3, Figures: at most 6.5 M emulated instructions per inference on qemu-m4 (TFLM with
-# CMSIS-NN: 7.70 M) and an arena of at most 17,000 bytes.
-MLPERF_MAX_INSTRUCTIONS = 6.5e6
+# CMSIS-NN: 7.70 M) and an arena of at most 17,000 bytes. Issue 18 moved the bound to its target,
+# 3.0 M (measured: 2.99 M, benchmarks/bench_qemu_results.md; 4.28 M before).
+MLPERF_MAX_INSTRUCTIONS = 3.0e6
 
 
 def _assert_bitexact(got: np.ndarray, want: np.ndarray, what: str) -> None:
