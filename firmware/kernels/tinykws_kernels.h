@@ -50,9 +50,12 @@ typedef struct {
      * shift = e = -shift > 0, used with SMMULR (tk_out_fast in tk_dsp.h). 0: TFLM's (mult, shift).
      * For depthwise it is only set together with w_layout 1 (the portable fallback needs TFLM's form). */
     uint8_t rq_fast;
-    /* depthwise weights layout: 0 = TFLite [k_h][k_w][out_c] int8; 1 = (DSP builds without
-     * Helium only) int16, per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3,
-     * 4-byte aligned. */
+    /* weights layout: 0 = TFLite ([k_h][k_w][out_c] depthwise, [out_c][k_h][k_w][in_c] conv)
+     * int8; depthwise 1 = (DSP builds without Helium only) int16, per group of 4 channels and per
+     * tap, channels in SXTB16 order 0,2,1,3, 4-byte aligned; depthwise 2 = the 3x3 DSP kernel's
+     * weights stream (depthwise_conv_s8_dsp.inc); conv 3 = (Helium builds only) blocks of four
+     * output channels, rows interleaved sixteen taps at a time, zero-padded (conv_s8_mve.inc).
+     * rq_fast 2 (conv, DSP builds without Helium): mult = {2 * bias', m, rzp} per channel. */
     uint8_t w_layout;
 } tk_conv_params;
 

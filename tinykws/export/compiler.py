@@ -238,6 +238,21 @@ def _int16_words(v: np.ndarray) -> np.ndarray:
     return (h[:, 0] | (h[:, 1] << 16)).astype(np.uint32).view(np.int32)
 
 
+def _mve_conv_weights(wdata: np.ndarray) -> np.ndarray:
+    """CONV_2D weights [oc][K] in the Helium kernel's w_layout 3: per block of four output
+    channels, per chunk of sixteen taps (K zero-padded to a multiple of 16), the four channels'
+    chunks one after the other; then the out_c % 4 last rows unchanged."""
+    oc = wdata.shape[0]
+    w = wdata.reshape(oc, -1)
+    k = w.shape[1]
+    k16 = -(-k // 16) * 16
+    nb = oc // 4
+    pad = np.zeros((nb * 4, k16), dtype=w.dtype)
+    pad[:, :k] = w[: nb * 4]
+    blocks = pad.reshape(nb, 4, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([blocks, w[nb * 4 :].reshape(-1)])
+
+
 def _c_float(x: float) -> str:
     return f"{float(np.float32(x)):.9g}f"
 
@@ -613,6 +628,19 @@ class _Compiler:
             )
             layout = f"OP{sid}_W_LAYOUT"
             w_bytes = 2 * wdata.size
+        elif not depthwise and self.dsp_layouts and len(shifts) >= 4:
+            # Helium builds: blocks of four output channels, their rows interleaved sixteen taps
+            # at a time and zero-padded to a multiple of sixteen, so that one pointer feeds the
+            # four VMLADAVA of a block and the tail needs no predicate on the weights; the
+            # out_c % 4 last rows keep TFLite's layout (w_layout 3, conv_s8_mve.inc)
+            wdecl = (
+                "#if TK_USE_MVE\n"
+                + _c_array("int8_t", f"op{sid}_w", _mve_conv_weights(wdata))
+                + f"#define OP{sid}_W_LAYOUT 3\n#else\n"
+                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
+            )
+            layout = f"OP{sid}_W_LAYOUT"
         else:
             wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
             layout = "0"
