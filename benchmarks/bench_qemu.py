@@ -165,6 +165,13 @@ def render_md(meta: dict, rows: list[dict]) -> str:
         ]
     if ref:
         lines += _issue18_lines(ref[0], ok)
+        m55 = [r for r in rows if r["board"] == "qemu-m55" and r["model"] == "kws_ref_model"]
+        if m55:
+            ins55 = m55[0]["instructions_per_inference"]
+            lines.append(
+                f"- qemu-m55 (Helium): {ins55:,.0f} emulated instructions per inference (toward at most "
+                f"1,500,000: {ok(ins55 <= 1.5e6)}; 2,314,544 before issue 18)."
+            )
     for r in rows:
         if r["board"] in ("qemu-m4", "qemu-m55"):
             lines += _per_op_lines(r)
@@ -192,9 +199,14 @@ def render_md(meta: dict, rows: list[dict]) -> str:
             "What it leaves out: flash wait states and the bus (a real part at 80 MHz or more adds wait",
             "states on flash reads of code and constants), the pipelining of neighbouring loads (which",
             "makes some loads 1 cycle), and conditional (IT-block) instructions that fail their",
-            "condition (priced as if executed). The traced instruction count matches the emulated",
-            "count per op within 0.1 % on qemu-m4 (tests/test_qemu_trace.py checks 1 %); the cycle",
-            "figure is no better than its table.",
+            "condition (priced as if executed). For the convolutions the traced instruction count",
+            "matches the emulated count within 0.2 % on qemu-m4 (tests/test_qemu_trace.py checks 1 %",
+            "plus 200 instructions per op); the cycle figure is no better than its table. The same",
+            "trace on qemu-m55 counts about 15 % more instructions than SysTick does, so no M55",
+            "estimate is made this way.",
+            "",
+            "Reproduce one model's mix and estimate: `tinykws.export._qemu_trace.estimate_cycles_on_qemu"
+            "(model, workdir, board='qemu-m4')`.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -245,13 +257,14 @@ def _per_op_lines(r: dict) -> list[str]:
     lines = ["", title, ""]
     if est:
         lines += [
-            "The last two columns are an **ESTIMATE** of Cortex-M4 cycles, not a measurement: the",
-            "instructions one traced inference executed, priced with the cost table of *Cycle",
-            "estimate* below.",
+            "The last three columns come from one traced inference: the instructions it executed per",
+            "op and an **ESTIMATE** of Cortex-M4 cycles, not a measurement, from pricing them with the",
+            "cost table of *Cycle estimate* below. (The emulated count of a small op also holds part of",
+            "the per-op timing hook and SysTick's 40-instruction steps; the traced count does not.)",
             "",
         ]
-        head += " M4 cycles (estimate) | cycles/instr (estimate) |"
-        rule += "---:|---:|"
+        head += " traced instructions | M4 cycles (estimate) | cycles/instr (estimate) |"
+        rule += "---:|---:|---:|"
     lines += [head, rule]
     for i, (o, m) in enumerate(zip(r["per_op_instructions"], macs, strict=True)):
         ipm = f"{o['instructions'] / m:.2f}" if m else "-"
@@ -259,13 +272,13 @@ def _per_op_lines(r: dict) -> list[str]:
         s = f"| {i} | {o['op']} | {m:,} | {o['instructions']:,} | {ipm} | {share:.1f}% |"
         if est:
             cyc, traced = est["per_op"][i]["cycles_estimate"], max(est["per_op"][i]["traced_instructions"], 1)
-            s += f" {cyc:,} | {cyc / traced:.2f} |"
+            s += f" {traced:,} | {cyc:,} | {cyc / traced:.2f} |"
         lines.append(s)
     ins = r["instructions_per_inference"]
     s = f"| | **total** | {sum(macs):,} | {ins:,.0f} | {ins / max(sum(macs), 1):.2f} | |"
     if est:
         cyc, traced = est["cycles_estimate"], max(est["traced_instructions"], 1)
-        s += f" **{cyc:,}** | {cyc / traced:.2f} |"
+        s += f" {traced:,} | **{cyc:,}** | {cyc / traced:.2f} |"
     lines.append(s)
     return lines
 
