@@ -200,7 +200,7 @@ def render_md(meta: dict, rows: list[dict]) -> str:
             "states on flash reads of code and constants), the pipelining of neighbouring loads (which",
             "makes some loads 1 cycle), and conditional (IT-block) instructions that fail their",
             "condition (priced as if executed). For the convolutions the traced instruction count",
-            "matches the emulated count within 0.2 % on qemu-m4 (tests/test_qemu_trace.py checks 1 %",
+            "matches the emulated count within 0.5 % on qemu-m4 (tests/test_qemu_trace.py checks 1 %",
             "plus 200 instructions per op); the cycle figure is no better than its table. The same",
             "trace on qemu-m55 counts about 15 % more instructions than SysTick does, so no M55",
             "estimate is made this way.",
