@@ -104,7 +104,7 @@ def _random_op_models() -> list[tuple[str, bytes]]:
         y = L.Conv2D(8, (5, 4), strides=(2, 3), padding="same", activation="relu")(x)
         return L.Conv2D(4, (3, 3), strides=(1, 1), padding="same")(y)
 
-    def dw3(L, x):  # 3x3 depthwise, vertical stride 1: the two-pixel kernel (w_layout 2), an odd
+    def dw3(L, x):  # 3x3 depthwise, vertical stride 1: the two-pixel kernels (w_layout 2, Helium 4), an odd
         # number of output rows (the last pair overlaps), horizontal stride 2
         y = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
         return L.DepthwiseConv2D(3, strides=(1, 2), padding="valid", activation="relu")(y)
@@ -124,7 +124,7 @@ def _random_op_models() -> list[tuple[str, bytes]]:
         ("conv_odd", _convert(conv_odd, (6, 9, 3), seed=12, offset=-0.5)),
         ("dw", _convert(dw, (9, 6, 8), seed=13, offset=0.3)),
         ("conv_c1", _convert(conv_c1, (11, 10, 1), seed=17, offset=0.5)),
-        ("dw3", _convert(dw3, (7, 5, 12), seed=18, offset=0.1)),
+        ("dw3", _convert(dw3, (7, 5, 16), seed=18, offset=0.1)),
         ("dw3_one_row", _convert(dw3_one_row, (3, 6, 4), seed=19, offset=-0.2)),
     ]
 
@@ -143,8 +143,8 @@ def test_random_op_models_dsp_on_qemu_m4(tmp_path):
         src = (tmp_path / name / "fast" / "model" / "tinykws_model.c").read_text()
         if name in ("conv_c1", "conv_c4"):
             assert "_RQ_FAST 2" in src, name
-        if name == "dw3":
-            assert src.count("_W_LAYOUT 2") == 2, name
+        if name == "dw3":  # (and the Helium layout, which test_helium_paths_on_qemu_m55 runs)
+            assert src.count("_W_LAYOUT 2") == 2 and src.count("_W_LAYOUT 4") == 2, name
         if name in ("dw", "dw3_one_row"):
             assert "_W_LAYOUT 2" not in src and "_W_LAYOUT 1" in src, name
 

@@ -712,6 +712,12 @@ class _Compiler:
             pk = pairs[k]
             recs.append(np.concatenate([bias2, pk[3], wwords, pk[:3].reshape(-1), [ebytes]]))
         words = np.concatenate(recs).astype(np.int64)
+        # Helium builds: with channels a multiple of 8, per group of eight channels the nine taps'
+        # eight weights one after the other (w_layout 4, depthwise_conv_s8_mve.inc)
+        mve_layout, mve_w = 0, wdata.reshape(-1)
+        if ic % 8 == 0:
+            mve_layout = 4
+            mve_w = wdata.reshape(9, ic // 8, 8).transpose(1, 0, 2).reshape(-1)
         words = np.where(words >= 2**31, words - 2**32, words)
         decls = [
             "#if TK_USE_DSP && !TK_USE_MVE\n"
@@ -721,10 +727,10 @@ class _Compiler:
             + f"static const int8_t op{sid}_shift[1] = {{0}};\n"
             + f"#define OP{sid}_W_LAYOUT 2\n#define OP{sid}_RQ_FAST 1\n"
             + "#elif TK_USE_DSP\n"
-            + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+            + _c_array("int8_t", f"op{sid}_w", mve_w)
             + _c_array("int32_t", f"op{sid}_b", folded)
             + self._fast_rq_arrays(sid, shifts, out_zp)
-            + f"#define OP{sid}_W_LAYOUT 0\n#define OP{sid}_RQ_FAST 1\n#else\n"
+            + f"#define OP{sid}_W_LAYOUT {mve_layout}\n#define OP{sid}_RQ_FAST 1\n#else\n"
             + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
             + _c_array("int32_t", f"op{sid}_b", folded)
             + "".join(rq)
