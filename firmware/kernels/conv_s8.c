@@ -111,12 +111,16 @@ void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, cons
 #endif
 }
 
-/* Specialized entry points, called by the compiler only for parameters of their form; on DSP
- * builds (without Helium) they link only the im2col they need, elsewhere they are tk_conv_s8.
+/* Specialized entry points, called by the compiler only for parameters of their form and at
+ * least four output channels (so that Helium builds have the w_layout 3 weights); DSP builds
+ * (without Helium) link only the im2col they need, Helium builds only the layout-3 kernel,
+ * portable builds get tk_conv_s8.
  * 1x1, stride 1, no padding, in_c a multiple of 4 (conv_is_1x1). */
 void tk_conv_1x1_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                     const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
-#if TK_USE_DSP && !TK_USE_MVE
+#if TK_USE_MVE
+    conv_mve_l3(p, in, w, bias, mult, shift, out, scratch);
+#elif TK_USE_DSP
     conv_dsp_kind(p, in, w, bias, mult, shift, out, scratch, TK_IM2COL_1X1);
 #else
     tk_conv_s8(p, in, w, bias, mult, shift, out, scratch);
@@ -127,7 +131,9 @@ void tk_conv_1x1_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, 
  * kernel width of 4, as in the MLPerf Tiny KWS model. */
 void tk_conv_rows4_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                       const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
-#if TK_USE_DSP && !TK_USE_MVE
+#if TK_USE_MVE
+    conv_mve_l3(p, in, w, bias, mult, shift, out, scratch);
+#elif TK_USE_DSP
     conv_dsp_kind(p, in, w, bias, mult, shift, out, scratch, TK_IM2COL_ROWS4);
 #else
     tk_conv_s8(p, in, w, bias, mult, shift, out, scratch);

@@ -72,10 +72,13 @@ void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_
                           const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
 /* Specialized entry points with the arguments of the general ones, which the compiler calls only
  * for ops of their form (so that a firmware image links only the code paths its model uses):
- *  - tk_conv_1x1_s8: 1x1, stride 1, no padding, in_c a multiple of 4;
- *  - tk_conv_rows4_s8: k_w * in_c == 4 with in_c not a multiple of 4, in_w * in_c >= 4;
+ *  - tk_conv_1x1_s8: 1x1, stride 1, no padding, in_c a multiple of 4, out_c >= 4 (Helium
+ *    builds: w_layout 3);
+ *  - tk_conv_rows4_s8: k_w * in_c == 4 with in_c not a multiple of 4, in_w * in_c >= 4,
+ *    out_c >= 4 (Helium builds: w_layout 3);
  *  - tk_depthwise_conv3x3_s8: 3x3, stride_h 1, out_h >= 2, depth multiplier 1, in_c a multiple
- *    of 4, and in DSP builds without Helium the w_layout 2 weights stream. */
+ *    of 8, fast requantization, whole int8 output range (w_layout 2 in DSP builds without
+ *    Helium, 4 in Helium builds). */
 void tk_conv_1x1_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                     const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
 void tk_conv_rows4_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,

@@ -545,17 +545,10 @@ class _Compiler:
         ):
             decls, w_bytes, rq_bytes = self._dw3_decls(sid, wdata, folded, shifts, rq, y.zp, ic)
             rq_fast, layout = f"OP{sid}_RQ_FAST", f"OP{sid}_W_LAYOUT"
-            fn = "tk_depthwise_conv3x3_s8"  # its DSP build links only the 3x3 kernel
+            # the specialized entry links only the 3x3 kernel (DSP and, channels a multiple of
+            # 8, Helium layouts); otherwise the general entry, which dispatches on w_layout
+            fn = "tk_depthwise_conv3x3_s8" if ic % 8 == 0 else "tk_depthwise_conv_s8"
         else:
-            # specialized entry points link only the code paths of their form (tinykws_kernels.h)
-            if depthwise:
-                fn = "tk_depthwise_conv_s8"
-            elif (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and ic % 4 == 0:
-                fn = "tk_conv_1x1_s8"
-            elif ic % 4 != 0 and kw * ic == 4 and iw * ic >= 4:
-                fn = "tk_conv_rows4_s8"
-            else:
-                fn = "tk_conv_s8"
             decls, w_bytes, rq_bytes, rq_fast, layout = self._conv_decls(
                 sid,
                 wdata,
@@ -571,6 +564,17 @@ class _Compiler:
                 taps,
                 (act_min, act_max) == (-128, 127),
             )
+            # specialized entry points link only the code paths of their form (tinykws_kernels.h)
+            if depthwise:
+                fn = "tk_depthwise_conv_s8"
+            elif layout == "0":  # (Helium builds need w_layout 3 for the specialized entries)
+                fn = "tk_conv_s8"
+            elif (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and ic % 4 == 0:
+                fn = "tk_conv_1x1_s8"
+            elif ic % 4 != 0 and kw * ic == 4 and iw * ic >= 4:
+                fn = "tk_conv_rows4_s8"
+            else:
+                fn = "tk_conv_s8"
         decls.append(
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
             f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}, {rq_fast}, {layout}}};\n"
