@@ -169,7 +169,7 @@ def render_md(meta: dict, rows: list[dict]) -> str:
         if m55:
             ins55 = m55[0]["instructions_per_inference"]
             lines.append(
-                f"- qemu-m55 (Helium): {ins55:,.0f} emulated instructions per inference (toward at most "
+                f"- qemu-m55 (Helium): {ins55:,.0f} emulated instructions per inference (target at most "
                 f"1,500,000: {ok(ins55 <= 1.5e6)}; 2,314,544 before issue 18)."
             )
     for r in rows:
