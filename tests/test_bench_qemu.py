@@ -33,7 +33,9 @@ def test_mlperf_ref_model_bitexact_200_random(mlperf_ref_model, tmp_path):
     assert d["top1"] is None and d["energy_source"] == "estimate"
     assert d["arena_bytes"] > 0 and d["flash_bytes"] > 0 and d["ram_bytes"] > d["arena_bytes"]
     # Guard against regressions of the emulated instruction count (deterministic): never above
-    # the figure recorded in benchmarks/ by benchmarks/bench_qemu.py.
+    # the figure recorded in benchmarks/ by benchmarks/bench_qemu.py (issue 18: 2.99 M), and
+    # within issue 18's target of 3.0 M.
+    assert d["instructions_per_inference"] <= 3.0e6
     if RECORD.is_file():
         rec = json.loads(RECORD.read_text())["results"]
         ref = [x for x in rec if x["board"] == "qemu-m4" and x["model"] == "kws_ref_model"]

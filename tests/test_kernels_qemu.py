@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 # Issue 3, Figures: at most 6.5 M emulated instructions per inference on qemu-m4 (TFLM with
-# CMSIS-NN: 7.70 M) and an arena of at most 17,000 bytes.
-MLPERF_MAX_INSTRUCTIONS = 6.5e6
+# CMSIS-NN: 7.70 M) and an arena of at most 17,000 bytes. Issue 18 moved the bound to its target,
+# 3.0 M (measured: 2.99 M, benchmarks/bench_qemu_results.md; 4.28 M before).
+MLPERF_MAX_INSTRUCTIONS = 3.0e6
 
 
 def _assert_bitexact(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -98,6 +99,19 @@ def _random_op_models() -> list[tuple[str, bytes]]:
     def conv_tiny(L, x):  # fewer output pixels than one group of five
         return L.Conv2D(7, 2, padding="valid")(x)
 
+    def conv_c1(L, x):  # one input channel, kernel rows of four taps: the first-layer im2col,
+        # rows cut by the left and the right edge (SAME, strides 2 and 3)
+        y = L.Conv2D(8, (5, 4), strides=(2, 3), padding="same", activation="relu")(x)
+        return L.Conv2D(4, (3, 3), strides=(1, 1), padding="same")(y)
+
+    def dw3(L, x):  # 3x3 depthwise, vertical stride 1: the two-pixel kernels (w_layout 2, Helium 4), an odd
+        # number of output rows (the last pair overlaps), horizontal stride 2
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+        return L.DepthwiseConv2D(3, strides=(1, 2), padding="valid", activation="relu")(y)
+
+    def dw3_one_row(L, x):  # 3x3 depthwise with one output row: the general DSP path
+        return L.DepthwiseConv2D(3, padding="valid", activation="relu")(x)
+
     def dense(L, x):  # FC rows in fours and a remainder, input depth not a multiple of 4
         y = L.Dense(7, activation="relu")(L.Flatten()(x))
         return L.Dense(5, activation="softmax")(y)
@@ -109,6 +123,9 @@ def _random_op_models() -> list[tuple[str, bytes]]:
         ("conv_c4", _convert(conv_c4, (7, 5, 8), seed=11, offset=1.0)),
         ("conv_odd", _convert(conv_odd, (6, 9, 3), seed=12, offset=-0.5)),
         ("dw", _convert(dw, (9, 6, 8), seed=13, offset=0.3)),
+        ("conv_c1", _convert(conv_c1, (11, 10, 1), seed=17, offset=0.5)),
+        ("dw3", _convert(dw3, (7, 5, 16), seed=18, offset=0.1)),
+        ("dw3_one_row", _convert(dw3_one_row, (3, 6, 4), seed=19, offset=-0.2)),
     ]
 
 
@@ -121,6 +138,15 @@ def test_random_op_models_dsp_on_qemu_m4(tmp_path):
         for variant, opts in {"fast": {}, "general": {"fast_requant": False, "dsp_layouts": False}}.items():
             prof = profile_on_qemu(tfl, xs, tmp_path / name / variant, board="qemu-m4", runs=1, **opts)
             _assert_bitexact(prof.outputs, want, f"{name} ({variant})")
+        # the cases meant for the fused DSP forms do get them (see conv_s8_dsp.inc and
+        # depthwise_conv_s8_dsp.inc)
+        src = (tmp_path / name / "fast" / "model" / "tinykws_model.c").read_text()
+        if name in ("conv_c1", "conv_c4"):
+            assert "_RQ_FAST 2" in src, name
+        if name == "dw3":  # (and the Helium layout, which test_helium_paths_on_qemu_m55 runs)
+            assert src.count("_W_LAYOUT 2") == 2 and src.count("_W_LAYOUT 4") == 2, name
+        if name in ("dw", "dw3_one_row"):
+            assert "_W_LAYOUT 2" not in src and "_W_LAYOUT 1" in src, name
 
 
 def _set_output_quant(tfl: bytes, zero_point: int, scale_factor: float = 1.0) -> bytes:

@@ -84,6 +84,16 @@ static void conv_portable(const tk_conv_params *p, const int8_t *in, const int8_
 }
 #endif
 
+/* The forms the specialized entry points below are for (the compiler picks the entry). */
+static inline int conv_is_1x1(const tk_conv_params *p) {
+    return p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && p->stride_h == 1 && p->stride_w == 1 &&
+           (p->in_c & 3) == 0;
+}
+
+static inline int conv_is_rows4(const tk_conv_params *p) {
+    return (p->in_c & 3) != 0 && p->k_w * p->in_c == 4 && p->in_w * p->in_c >= 4;
+}
+
 #if TK_USE_MVE
 #include "conv_s8_mve.inc"
 #elif TK_USE_DSP
@@ -98,5 +108,34 @@ void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, cons
     conv_dsp(p, in, w, bias, mult, shift, out, scratch);
 #else
     conv_portable(p, in, w, bias, mult, shift, out, (int8_t *)scratch);
+#endif
+}
+
+/* Specialized entry points, called by the compiler only for parameters of their form and at
+ * least four output channels (so that Helium builds have the w_layout 3 weights); DSP builds
+ * (without Helium) link only the im2col they need, Helium builds only the layout-3 kernel,
+ * portable builds get tk_conv_s8.
+ * 1x1, stride 1, no padding, in_c a multiple of 4 (conv_is_1x1). */
+void tk_conv_1x1_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                    const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
+#if TK_USE_MVE
+    conv_mve_l3(p, in, w, bias, mult, shift, out, scratch);
+#elif TK_USE_DSP
+    conv_dsp_kind(p, in, w, bias, mult, shift, out, scratch, TK_IM2COL_1X1);
+#else
+    tk_conv_s8(p, in, w, bias, mult, shift, out, scratch);
+#endif
+}
+
+/* Kernel rows of exactly four bytes (conv_is_rows4): a first layer of one input channel with a
+ * kernel width of 4, as in the MLPerf Tiny KWS model. */
+void tk_conv_rows4_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                      const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
+#if TK_USE_MVE
+    conv_mve_l3(p, in, w, bias, mult, shift, out, scratch);
+#elif TK_USE_DSP
+    conv_dsp_kind(p, in, w, bias, mult, shift, out, scratch, TK_IM2COL_ROWS4);
+#else
+    tk_conv_s8(p, in, w, bias, mult, shift, out, scratch);
 #endif
 }

@@ -91,3 +91,24 @@ void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_
     dw_portable(p, in, w, bias, mult, shift, out, (int8_t *)scratch);
 #endif
 }
+
+/* 3x3, vertical stride 1, at least two output rows, channels a multiple of 8, fast requantization
+ * and the whole int8 output range: the compiler calls this entry only for such ops, with the
+ * DSP weights stream (w_layout 2) in DSP builds without Helium and the Helium layout (w_layout
+ * 4) in Helium builds, which link only their 3x3 kernel; portable builds get
+ * tk_depthwise_conv_s8. */
+void tk_depthwise_conv3x3_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                             const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch) {
+#if TK_USE_MVE
+    int8_t *zpbuf = (int8_t *)scratch;
+    for (int c = 0; c < p->in_c; ++c) zpbuf[c] = (int8_t)p->in_zp;
+    dw3_mve(p, in, w, bias, mult, shift, out, zpbuf);
+#elif TK_USE_DSP
+    (void)bias;
+    (void)mult;
+    (void)shift;
+    dw3_run(p, in, w, out, scratch);
+#else
+    tk_depthwise_conv_s8(p, in, w, bias, mult, shift, out, scratch);
+#endif
+}

@@ -50,23 +50,41 @@ typedef struct {
      * shift = e = -shift > 0, used with SMMULR (tk_out_fast in tk_dsp.h). 0: TFLM's (mult, shift).
      * For depthwise it is only set together with w_layout 1 (the portable fallback needs TFLM's form). */
     uint8_t rq_fast;
-    /* depthwise weights layout: 0 = TFLite [k_h][k_w][out_c] int8; 1 = (DSP builds without
-     * Helium only) int16, per group of 4 channels and per tap, channels in SXTB16 order 0,2,1,3,
-     * 4-byte aligned. */
+    /* weights layout: 0 = TFLite ([k_h][k_w][out_c] depthwise, [out_c][k_h][k_w][in_c] conv)
+     * int8; depthwise 1 = (DSP builds without Helium only) int16, per group of 4 channels and per
+     * tap, channels in SXTB16 order 0,2,1,3, 4-byte aligned; depthwise 2 = the 3x3 DSP kernel's
+     * weights stream (depthwise_conv_s8_dsp.inc); conv 3 = (Helium builds only) blocks of four
+     * output channels, rows interleaved sixteen taps at a time, zero-padded (conv_s8_mve.inc).
+     * rq_fast 2 (conv, DSP builds without Helium): mult = {2 * bias', m, rzp} per channel. */
     uint8_t w_layout;
 } tk_conv_params;
 
 /* Scratch bytes the kernels need (the compiler reserves them in the arena and mirrors these
- * formulas in tinykws/export/compiler.py): conv: five int16 columns of K = k_h*k_w*in_c taps
+ * formulas in tinykws/export/compiler.py): conv: six int16 columns of K = k_h*k_w*in_c taps
  * plus one int8 patch, K rounded up to a multiple of 4; depthwise: one row of in_c zero-point
  * bytes. */
-#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (11u * (((unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 3u) & ~3u) + 8u)
+#define TK_CONV_SCRATCH_BYTES(k_h, k_w, in_c) (13u * (((unsigned)(k_h) * (unsigned)(k_w) * (unsigned)(in_c) + 3u) & ~3u) + 8u)
 #define TK_DW_SCRATCH_BYTES(in_c) ((unsigned)(in_c) + 8u)
 
 void tk_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
 void tk_depthwise_conv_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                           const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
+/* Specialized entry points with the arguments of the general ones, which the compiler calls only
+ * for ops of their form (so that a firmware image links only the code paths its model uses):
+ *  - tk_conv_1x1_s8: 1x1, stride 1, no padding, in_c a multiple of 4, out_c >= 4 (Helium
+ *    builds: w_layout 3);
+ *  - tk_conv_rows4_s8: k_w * in_c == 4 with in_c not a multiple of 4, in_w * in_c >= 4,
+ *    out_c >= 4 (Helium builds: w_layout 3);
+ *  - tk_depthwise_conv3x3_s8: 3x3, stride_h 1, out_h >= 2, depth multiplier 1, in_c a multiple
+ *    of 8, fast requantization, whole int8 output range (w_layout 2 in DSP builds without
+ *    Helium, 4 in Helium builds). */
+void tk_conv_1x1_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                    const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
+void tk_conv_rows4_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                      const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
+void tk_depthwise_conv3x3_s8(const tk_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                             const int32_t *mult, const int8_t *shift, int8_t *out, void *scratch);
 void tk_avgpool_s8(const tk_conv_params *p, const int8_t *in, int8_t *out);
 void tk_maxpool_s8(const tk_conv_params *p, const int8_t *in, int8_t *out);
 

@@ -46,6 +46,19 @@ static inline int32_t tk_smmulr(int32_t a, int32_t b) {
     return r;
 }
 
+/* (acc * 2^32 + a * b + 2^31) >> 32 */
+static inline int32_t tk_smmlar(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* Fused requantization of a DOUBLED accumulator A = 2 * acc (conv_s8_dsp.inc explains why the
+ * sign of A stands in for that of SRDHM(acc, m)): whole int8 range. */
+static inline int8_t tk_out_fast2_sat(int32_t a2, int32_t m, int e, int32_t rzp) {
+    return (int8_t)__ssat((tk_smmlar(a2, m, rzp) + (a2 >> 31)) >> e, 8);
+}
+
 static inline int8_t tk_out_fast(int32_t acc, int32_t m, int e, int32_t rzp, int32_t lo, int32_t hi) {
     const int32_t y = tk_smmulr((int32_t)((uint32_t)acc << 1), m);
     int32_t v = (y + rzp + (y >> 31)) >> e;

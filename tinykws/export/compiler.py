@@ -160,8 +160,8 @@ def activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
 
 
 def conv_scratch_bytes(kh: int, kw: int, ic: int) -> int:
-    """TK_CONV_SCRATCH_BYTES of tinykws_kernels.h: five int16 im2col columns and an int8 patch."""
-    return 11 * ((kh * kw * ic + 3) // 4 * 4) + 8
+    """TK_CONV_SCRATCH_BYTES of tinykws_kernels.h: six int16 im2col columns and an int8 patch."""
+    return 13 * ((kh * kw * ic + 3) // 4 * 4) + 8
 
 
 def dw_scratch_bytes(ic: int) -> int:
@@ -230,6 +230,27 @@ def _c_array(ctype: str, name: str, values: np.ndarray, per_line: int = 24) -> s
     lines = [", ".join(vals[i : i + per_line]) for i in range(0, len(vals), per_line)]
     body = ",\n    ".join(lines) if lines else "0"
     return f"static const {ctype} {name}[{max(len(vals), 1)}] = {{\n    {body}\n}};\n"
+
+
+def _int16_words(v: np.ndarray) -> np.ndarray:
+    """int16 values packed two to an int32 word (little-endian): 4-byte aligned for LDRD."""
+    h = np.asarray(v).astype(np.int16).view(np.uint16).astype(np.uint32).reshape(-1, 2)
+    return (h[:, 0] | (h[:, 1] << 16)).astype(np.uint32).view(np.int32)
+
+
+def _mve_conv_weights(wdata: np.ndarray) -> np.ndarray:
+    """CONV_2D weights [oc][K] in the Helium kernel's w_layout 3: per block of four output
+    channels, per chunk of sixteen taps (K zero-padded to a multiple of 16), the four channels'
+    chunks one after the other; then the out_c % 4 last rows unchanged."""
+    oc = wdata.shape[0]
+    w = wdata.reshape(oc, -1)
+    k = w.shape[1]
+    k16 = -(-k // 16) * 16
+    nb = oc // 4
+    pad = np.zeros((nb * 4, k16), dtype=w.dtype)
+    pad[:, :k] = w[: nb * 4]
+    blocks = pad.reshape(nb, 4, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([blocks, w[nb * 4 :].reshape(-1)])
 
 
 def _c_float(x: float) -> str:
@@ -510,59 +531,54 @@ class _Compiler:
         taps = kh * kw
         w_bytes = w.size
         dsp_kernel = not depthwise or (dm == 1 and ic % 4 == 0 and taps <= 64)  # else portable
-        if self.dsp_layouts and depthwise and dsp_kernel:
-            # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
-            # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
-            # builds carry this layout; w_layout in the params tells the kernel which it got.
-            dsp = wdata.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
-            # emitted as int32 words (two little-endian int16 each) so the array is 4-byte
-            # aligned, as the kernel's LDRD requires
-            words = dsp.astype(np.int16).view(np.uint16).astype(np.uint32).reshape(-1, 2)
-            words = (words[:, 0] | (words[:, 1] << 16)).astype(np.uint32).view(np.int32)
-            # (Helium builds keep TFLite's layout: their kernel loads eight channels at a time.)
-            wdecl = (
-                "#if TK_USE_DSP && !TK_USE_MVE\n"
-                + _c_array("int32_t", f"op{sid}_w", words)
-                + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
-                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
-                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
-            )
-            layout = f"OP{sid}_W_LAYOUT"
-            w_bytes = 2 * w.size
-        else:
-            wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
-            layout = "0"
-        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
-        rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
         wabs = np.abs(w).reshape(-1, oc).sum(axis=0) if depthwise else np.abs(w).reshape(oc, -1).sum(axis=1)
-        rq_fast = "0"
+        rq, rq_bytes, shifts = self.requant_arrays(sid, x.scale, wscales, y.scale)
+        fast_ok = self.fast_requant and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp)
         if (
-            self.fast_requant
-            and (not depthwise or layout != "0")
-            and _rq_fast_ok(np.abs(folded) + 128 * wabs, shifts, y.zp)
+            self.dsp_layouts
+            and depthwise
+            and dsp_kernel
+            and fast_ok
+            and (kh, kw, sh) == (3, 3, 1)
+            and oh >= 2
+            and (act_min, act_max) == (-128, 127)
         ):
-            # DSP builds get (multiplier, rounding + zero point) pairs and right shifts e = -shift,
-            # the form of tk_out_fast() in tk_dsp.h; portable builds keep TFLM's (mult, shift).
-            es = [-sh for sh in shifts]
-            pairs = np.array(
-                [[m, (1 << (e - 1)) + y.zp * (1 << e)] for m, e in zip(self._last_mults, es, strict=True)]
+            decls, w_bytes, rq_bytes = self._dw3_decls(sid, wdata, folded, shifts, rq, y.zp, ic)
+            rq_fast, layout = f"OP{sid}_RQ_FAST", f"OP{sid}_W_LAYOUT"
+            # the specialized entry links only the 3x3 kernel (DSP and, channels a multiple of
+            # 8, Helium layouts); otherwise the general entry, which dispatches on w_layout
+            fn = "tk_depthwise_conv3x3_s8" if ic % 8 == 0 else "tk_depthwise_conv_s8"
+        else:
+            decls, w_bytes, rq_bytes, rq_fast, layout = self._conv_decls(
+                sid,
+                wdata,
+                folded,
+                shifts,
+                rq,
+                rq_bytes,
+                y.zp,
+                depthwise,
+                dsp_kernel,
+                fast_ok,
+                ic,
+                taps,
+                (act_min, act_max) == (-128, 127),
             )
-            rq = [
-                "#if TK_USE_DSP\n"
-                + _c_array("int32_t", f"op{sid}_mult", pairs.reshape(-1))
-                + _c_array("int8_t", f"op{sid}_shift", np.array(es))
-                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
-                + "".join(rq)
-                + f"#define OP{sid}_RQ_FAST 0\n#endif\n"
-            ]
-            rq_fast = f"OP{sid}_RQ_FAST"
-            rq_bytes += 4 * oc
-        decls += rq
+            # specialized entry points link only the code paths of their form (tinykws_kernels.h)
+            if depthwise:
+                fn = "tk_depthwise_conv_s8"
+            elif layout == "0":  # (Helium builds need w_layout 3 for the specialized entries)
+                fn = "tk_conv_s8"
+            elif (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and ic % 4 == 0:
+                fn = "tk_conv_1x1_s8"
+            elif ic % 4 != 0 and kw * ic == 4 and iw * ic >= 4:
+                fn = "tk_conv_rows4_s8"
+            else:
+                fn = "tk_conv_s8"
         decls.append(
             f"static const tk_conv_params op{sid}_p = {{{ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, "
             f"{sh}, {sw}, {ph}, {pw}, {dm}, {x.zp}, {y.zp}, {act_min}, {act_max}, {rq_fast}, {layout}}};\n"
         )
-        fn = "tk_depthwise_conv_s8" if depthwise else "tk_conv_s8"
         # scratch of the DSP kernels (TK_CONV_SCRATCH_BYTES / TK_DW_SCRATCH_BYTES in tinykws_kernels.h)
         scratch = dw_scratch_bytes(ic) if depthwise else conv_scratch_bytes(kh, kw, ic)
         call = (
@@ -582,6 +598,150 @@ class _Compiler:
                 macs,
             )
         )
+
+    def _conv_decls(
+        self,
+        sid,
+        wdata,
+        folded,
+        shifts,
+        rq,
+        rq_bytes,
+        out_zp,
+        depthwise,
+        dsp_kernel,
+        fast_ok,
+        ic,
+        taps,
+        full_range,
+    ):
+        """Weights, biases and requantization arrays of a CONV_2D or a DEPTHWISE_CONV_2D (layouts 0, 1)."""
+        w_bytes = wdata.size
+        if self.dsp_layouts and depthwise and dsp_kernel:
+            # The DSP depthwise kernel wants, per group of 4 channels and per tap, the weights as
+            # int16 in SXTB16 order (channels 0,2,1,3): one LDRD per tap, no unpacking. Only DSP
+            # builds carry this layout; w_layout in the params tells the kernel which it got.
+            dsp = wdata.reshape(taps, ic // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+            # (Helium builds keep TFLite's layout: their kernel loads eight channels at a time.)
+            wdecl = (
+                "#if TK_USE_DSP && !TK_USE_MVE\n"
+                + _c_array("int32_t", f"op{sid}_w", _int16_words(dsp))
+                + f"#define OP{sid}_W_LAYOUT 1\n#else\n"
+                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
+            )
+            layout = f"OP{sid}_W_LAYOUT"
+            w_bytes = 2 * wdata.size
+        elif not depthwise and self.dsp_layouts and len(shifts) >= 4:
+            # Helium builds: blocks of four output channels, their rows interleaved sixteen taps
+            # at a time and zero-padded to a multiple of sixteen, so that one pointer feeds the
+            # four VMLADAVA of a block and the tail needs no predicate on the weights; the
+            # out_c % 4 last rows keep TFLite's layout (w_layout 3, conv_s8_mve.inc)
+            wdecl = (
+                "#if TK_USE_MVE\n"
+                + _c_array("int8_t", f"op{sid}_w", _mve_conv_weights(wdata))
+                + f"#define OP{sid}_W_LAYOUT 3\n#else\n"
+                + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+                + f"#define OP{sid}_W_LAYOUT 0\n#endif\n"
+            )
+            layout = f"OP{sid}_W_LAYOUT"
+        else:
+            wdecl = _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+            layout = "0"
+        rq_fast = "0"
+        if fast_ok and not depthwise and wdata.size // len(shifts) % 4 == 0 and full_range:
+            # the DSP CONV_2D kernel's fused form (conv_s8_dsp.inc, rq_fast 2): one record
+            # {2 * bias, m, rzp} per output channel, the right shift read off rzp's lowest set
+            # bit; Helium builds get the pairs form, portable builds TFLM's constants
+            pairs = self._fast_rq_pairs(shifts, out_zp)
+            recs = np.concatenate([2 * np.asarray(folded).reshape(-1, 1), pairs], axis=1)
+            decls = [
+                wdecl,
+                "#if TK_USE_DSP && !TK_USE_MVE\n"
+                + f"static const int32_t op{sid}_b[1] = {{0}};\n"
+                + _c_array("int32_t", f"op{sid}_mult", recs.reshape(-1))
+                + f"static const int8_t op{sid}_shift[1] = {{0}};\n"
+                + f"#define OP{sid}_RQ_FAST 2\n#elif TK_USE_DSP\n"
+                + _c_array("int32_t", f"op{sid}_b", folded)
+                + self._fast_rq_arrays(sid, shifts, out_zp)
+                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
+                + _c_array("int32_t", f"op{sid}_b", folded)
+                + "".join(rq)
+                + f"#define OP{sid}_RQ_FAST 0\n#endif\n",
+            ]
+            return decls, w_bytes, rq_bytes + 4 * len(shifts), f"OP{sid}_RQ_FAST", layout
+        decls = [wdecl, _c_array("int32_t", f"op{sid}_b", folded)]
+        if fast_ok and (not depthwise or layout != "0"):
+            # DSP builds get (multiplier, rounding + zero point) pairs and right shifts e = -shift,
+            # the form of tk_out_fast() in tk_dsp.h; portable builds keep TFLM's (mult, shift).
+            rq = [
+                "#if TK_USE_DSP\n"
+                + self._fast_rq_arrays(sid, shifts, out_zp)
+                + f"#define OP{sid}_RQ_FAST 1\n#else\n"
+                + "".join(rq)
+                + f"#define OP{sid}_RQ_FAST 0\n#endif\n"
+            ]
+            rq_fast = f"OP{sid}_RQ_FAST"
+            rq_bytes += 4 * len(shifts)
+        decls += rq
+        return decls, w_bytes, rq_bytes, rq_fast, layout
+
+    def _fast_rq_pairs(self, shifts, out_zp) -> np.ndarray:
+        es = [-sh for sh in shifts]
+        mults = self._last_mults
+        return np.array([[m, (1 << (e - 1)) + out_zp * (1 << e)] for m, e in zip(mults, es, strict=True)])
+
+    def _fast_rq_arrays(self, sid, shifts, out_zp) -> str:
+        pairs = self._fast_rq_pairs(shifts, out_zp)
+        return _c_array("int32_t", f"op{sid}_mult", pairs.reshape(-1)) + _c_array(
+            "int8_t", f"op{sid}_shift", np.array([-sh for sh in shifts])
+        )
+
+    def _dw3_decls(self, sid, wdata, folded, shifts, rq, out_zp, ic):
+        """A 3x3 DEPTHWISE_CONV_2D for the DSP kernel's w_layout 2 (depthwise_conv_s8_dsp.inc):
+        per group of four channels one record of 31 words: the doubled folded biases, channel 3's
+        (m, rzp), the nine taps' doubled int16 weights in SXTB16 order (0,2 | 1,3), channels 0-2's
+        (m, rzp) and the four right shifts as bytes. Helium builds get TFLite's layout and the
+        pairs; portable builds TFLM's constants."""
+        g = ic // 4
+        w2 = (2 * wdata.astype(np.int64)).reshape(9, g, 4)[:, :, [0, 2, 1, 3]]
+        w2 = w2.transpose(1, 0, 2)  # [group][tap][4]
+        pairs = self._fast_rq_pairs(shifts, out_zp).reshape(g, 4, 2)
+        es = np.array([-sh for sh in shifts], dtype=np.int64).reshape(g, 4)
+        recs = []
+        for k in range(g):
+            bias2 = 2 * folded.reshape(g, 4)[k]
+            wwords = _int16_words(w2[k].reshape(-1)).astype(np.int64)
+            ebytes = int(sum(int(e) << (8 * i) for i, e in enumerate(es[k])))
+            pk = pairs[k]
+            recs.append(np.concatenate([bias2, pk[3], wwords, pk[:3].reshape(-1), [ebytes]]))
+        words = np.concatenate(recs).astype(np.int64)
+        # Helium builds: with channels a multiple of 8, per group of eight channels the nine taps'
+        # eight weights one after the other (w_layout 4, depthwise_conv_s8_mve.inc)
+        mve_layout, mve_w = 0, wdata.reshape(-1)
+        if ic % 8 == 0:
+            mve_layout = 4
+            mve_w = wdata.reshape(9, ic // 8, 8).transpose(1, 0, 2).reshape(-1)
+        words = np.where(words >= 2**31, words - 2**32, words)
+        decls = [
+            "#if TK_USE_DSP && !TK_USE_MVE\n"
+            + _c_array("int32_t", f"op{sid}_w", words)
+            + f"static const int32_t op{sid}_b[1] = {{0}};\n"
+            + f"static const int32_t op{sid}_mult[1] = {{0}};\n"
+            + f"static const int8_t op{sid}_shift[1] = {{0}};\n"
+            + f"#define OP{sid}_W_LAYOUT 2\n#define OP{sid}_RQ_FAST 1\n"
+            + "#elif TK_USE_DSP\n"
+            + _c_array("int8_t", f"op{sid}_w", mve_w)
+            + _c_array("int32_t", f"op{sid}_b", folded)
+            + self._fast_rq_arrays(sid, shifts, out_zp)
+            + f"#define OP{sid}_W_LAYOUT {mve_layout}\n#define OP{sid}_RQ_FAST 1\n#else\n"
+            + _c_array("int8_t", f"op{sid}_w", wdata.reshape(-1))
+            + _c_array("int32_t", f"op{sid}_b", folded)
+            + "".join(rq)
+            + f"#define OP{sid}_W_LAYOUT 0\n#define OP{sid}_RQ_FAST 0\n#endif\n"
+        ]
+        # what the DSP build holds (the largest of the three)
+        return decls, 4 * len(words) - 4 * ic, 0
 
     def _op_conv_2d(self, op: _Op) -> None:
         self._conv_like(op, depthwise=False)
