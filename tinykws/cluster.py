@@ -74,22 +74,54 @@ def connect(address: str, num_cpus: int | None = None) -> Iterator[Any]:
         "include_dashboard": False,
         "runtime_env": {"env_vars": env} if env else None,
     }
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     if address == "local":
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
         kwargs["object_store_memory"] = 200 * 1024 * 1024
+        if not saved["RAY_AUTH_MODE"] and not saved["RAY_AUTH_TOKEN"]:
+            # a throw-away instance gets a throw-away token: Ray would otherwise write one to
+            # ~/.ray/auth_token, which later `ray start` runs of this user would pick up
+            import secrets
+
+            os.environ["RAY_AUTH_MODE"] = "token"
+            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     else:
         kwargs["address"] = address
         del kwargs["include_dashboard"]
+    _refresh_auth_config()
     try:
-        ray.init(**kwargs)
-    except Exception as exc:  # ConnectionError, RuntimeError, grpc errors: one line, not a trace
-        raise TinyKWSError(
-            f"--ray {address}: cannot join the cluster ({str(exc).splitlines()[0][:160]})"
-        ) from exc
-    try:
-        yield ray
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # ConnectionError, RuntimeError, grpc errors: one line, not a trace
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise TinyKWSError(
+                f"--ray {address}: cannot join the cluster ({first}); if it uses token authentication, "
+                "set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH (docs/scale.md)"
+            ) from exc
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _refresh_auth_config() -> None:
+    """Make Ray read RAY_AUTH_MODE / RAY_AUTH_TOKEN again: it reads them once, when first imported,
+    and a caller (a test, a notebook) may set them afterwards. Best effort: a Ray without token
+    authentication has nothing to refresh."""
+    if not any(os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        return
+    try:
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):
+        pass
 
 
 def cluster_cpus(ray: Any) -> int:
