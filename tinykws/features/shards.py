@@ -273,12 +273,13 @@ def write_shards(
     out: Path,
     shards: int,
     ray_address: str | None = None,
+    local_cpus: int | None = None,
 ) -> dict[str, Any]:
     """Ingest `roots` into `shards` shards per split under `out`; returns the manifest.
 
     `ray_address` None computes here, one shard after another; otherwise each shard is a Ray
     task (tinykws.cluster.connect) and the driver writes the returned bytes. Either way the
-    files are the same.
+    files are the same. `local_cpus`: the CPUs of a `local` instance (default: all).
     """
     from tinykws.cluster import check_reachable, connect, import_ray, run_sharded
     from tinykws.fsutil import atomic_write_bytes, atomic_write_text
@@ -342,7 +343,7 @@ def write_shards(
         if ray_address is None:
             run_sharded(make_shard, todo, None, done)
         else:
-            with connect(ray_address) as ray:
+            with connect(ray_address, num_cpus=local_cpus) as ray:
                 run_sharded(make_shard, todo, ray, done)
     manifest = read_manifest(out)
     manifest["_run"] = {"computed": len(todo), "reused": len(tasks) - len(todo)}
