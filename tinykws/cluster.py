@@ -80,11 +80,10 @@ def connect(address: str, num_cpus: int | None = None) -> Iterator[Any]:
         kwargs["object_store_memory"] = 200 * 1024 * 1024
         if not saved["RAY_AUTH_MODE"] and not saved["RAY_AUTH_TOKEN"]:
             # a throw-away instance gets a throw-away token: Ray would otherwise write one to
-            # ~/.ray/auth_token, which later `ray start` runs of this user would pick up
-            import secrets
-
+            # ~/.ray/auth_token, which later `ray start` runs of this user would pick up. One
+            # token per process: Ray's driver keeps the first token it loads
             os.environ["RAY_AUTH_MODE"] = "token"
-            os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+            os.environ["RAY_AUTH_TOKEN"] = _local_token()
     else:
         kwargs["address"] = address
         del kwargs["include_dashboard"]
@@ -108,6 +107,18 @@ def connect(address: str, num_cpus: int | None = None) -> Iterator[Any]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+_TOKEN: list[str] = []
+
+
+def _local_token() -> str:
+    """This process's token for the `local` instances it starts."""
+    if not _TOKEN:
+        import secrets
+
+        _TOKEN.append(secrets.token_hex(32))
+    return _TOKEN[0]
 
 
 def _refresh_auth_config() -> None:
