@@ -194,6 +194,9 @@ def write_md(path: Path, r: dict, cmd: str) -> None:
         "",
         f"## Training from shards (DS-CNN-S, {r['train_epochs']} epochs, B = {r['batch']})",
         "",
+        "clips/s is over whole epochs (each epoch starts its input pipelines); the step time is the",
+        "median step.",
+        "",
         "| run | clips/s | median step ms |",
         "|---|---:|---:|",
     ]
