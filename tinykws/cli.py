@@ -27,6 +27,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "pretrain": ("tinykws.training.pretrain",
                  "train a multilingual keyword embedding (DS-CNN) for few-shot models"),
     "distill": ("tinykws.training.distill", "distil a real-speech teacher into the embedding DS-CNN"),
+    "teacher-cache": ("tinykws.training.teacher_fill",
+                      "fill distill's teacher-output cache from corpora, as Ray tasks over shards"),
     "fewshot": ("tinykws.training.fewshot",
                 "an int8 keyword model from ~5 clips on the pretrained embedding"),
     "fewshot-eval": ("tinykws.training.fewshot_eval", "few-shot protocol: F1 and streaming FRR vs FA/h"),

@@ -5,6 +5,7 @@ The package, in the order the pipeline uses it:
 - `cache`: int8 features of audio files cached on disk;
 - `signals`: test signals for the C twin;
 - `files`: EEMBC/MLPerf Tiny feature files (the `tinykws features` verb);
+- `shards`: sharded int8 features of whole corpora with a manifest (`features --shards`, docs/scale.md);
 - `cheader`: `features_config.h`, the C front end's tables;
 - `emulator`: the C front end run under QEMU, checked against the host within 1 LSB.
 

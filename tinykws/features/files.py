@@ -197,14 +197,44 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
         "With labels, y_labels.csv is written from the clips' folder names",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (EEMBC/MLPerf Tiny layout)")
+    p.add_argument(
+        "--shards",
+        type=int,
+        help="instead: ingest corpus roots (MSWC layout, folder or synth corpora) into N shards per split "
+        "of int8 features + labels and a manifest, for training at scale (docs/scale.md); resumable",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="with --shards: compute shards as Ray tasks; local | auto | HOST:PORT | ray://HOST:PORT",
+    )
 
 
 def cli_run(args: argparse.Namespace) -> int:
     fe = frontend_from_arg(args.frontend)
+    if args.shards is not None:
+        return _cli_run_shards(args, fe)
+    if args.ray:
+        raise TinyKWSError("--ray: only with --shards (the EEMBC files are written in this process)")
     summary = write_feature_files(fe, args.clips, args.out, parse_labels(args.labels))
     per = summary["per_label"]
     extra = f"; y_labels.csv: {', '.join(f'{k} {v}' for k, v in per.items())}" if per else ""  # type: ignore[union-attr]
     print(
         f"wrote {summary['n']} x {summary['bytes_per_clip']}-byte int8 files ({fe.name}) to {args.out}{extra}"
+    )
+    return 0
+
+
+def _cli_run_shards(args: argparse.Namespace, fe: object) -> int:
+    from tinykws.features.shards import write_shards
+
+    if args.labels:
+        raise TinyKWSError("--labels: not with --shards (shards keep every word; train picks the keywords)")
+    m = write_shards(fe, args.clips, args.out, args.shards, args.ray)
+    c, run = m["counts"], m["_run"]
+    print(
+        f"wrote {len(m['shards'])} shards ({run['computed']} computed, {run['reused']} kept) of "
+        f"{c['records']} clips to {args.out}; skipped {c['skipped']} ({c['missing']} missing, "
+        f"{c['corrupt']} corrupt); manifest {args.out}/manifest.json"
     )
     return 0

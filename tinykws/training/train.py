@@ -604,7 +604,7 @@ def _report_md(meta: dict[str, Any]) -> str:
 
 def cli_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data", required=True, type=Path, help="corpus root (MSWC layout or <root>/<word>/*.wav)"
+        "--data", type=Path, help="corpus root (MSWC layout or <root>/<word>/*.wav); needed without --shards"
     )
     p.add_argument("--language", help="MSWC language code (default: all languages in the corpus)")
     p.add_argument("--keywords", required=True, help="comma-separated keywords")
@@ -672,6 +672,16 @@ def cli_configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--backbone", choices=BACKBONES, default=d.backbone, help="with --embedding")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument(
+        "--shards",
+        type=Path,
+        help="instead of --data: train from the feature shards of `tinykws features --shards` with "
+        "MultiWorkerMirroredStrategy (docs/scale.md); --batch-size is then the global batch",
+    )
+    p.add_argument("--workers", type=int, default=1, help="with --shards: training workers (default 1)")
+    p.add_argument(
+        "--ray", metavar="ADDRESS", help="with --shards: run the workers on this Ray cluster (HOST:PORT|auto)"
+    )
     p.add_argument("--out", required=True, type=Path, help="model directory to write")
 
 
@@ -727,6 +737,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cli_run(args: argparse.Namespace) -> int:
+    if args.shards is not None:
+        from tinykws.training.multiworker import cli_run_shards
+
+        return cli_run_shards(args)
+    if args.data is None:
+        raise TinyKWSError("--data: required (or --shards DIR)")
+    if args.workers != 1 or args.ray:
+        raise TinyKWSError("--workers/--ray: only with --shards (training from --data runs in this process)")
     res = train(config_from_args(args), resume=args.resume)
     m = res.metrics
     print(f"float top-1 {m['float']['top1']:.4f}  int8 top-1 {m['int8']['top1']:.4f}  ({m['split']} split)")
