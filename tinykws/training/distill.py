@@ -424,9 +424,9 @@ def distill(
 class Checkpoints:
     """Per-epoch checkpoints of a distillation run, beside the output (`.<out>.ckpt/`).
 
-    Why by hand rather than model.save: the student's losses are closures, which a .keras file
-    cannot restore, and a resumed run must continue Adam's moments, not restart them. Each epoch
-    writes the model's and the optimizer's variables to one .npz atomically, then state.json
+    Each epoch writes the model's and the optimizer's variables to one .npz atomically
+    (tinykws.training.variables: the student's losses are closures, which a .keras file cannot
+    restore, and Adam's moments must continue), then state.json
     (the commit point). The pool, the teacher targets (cached) and the augmented copies (seeded)
     are rebuilt identically on resume, so only the weights need keeping.
     """
@@ -458,14 +458,9 @@ class Checkpoints:
         if not self.state["file"]:
             return 0
         path = self.dir / self.state["file"]
-        try:
-            with np.load(path) as z:
-                weights = [z[f"w{i}"] for i in range(int(z["n_weights"]))]
-                opt = [z[f"o{i}"] for i in range(int(z["n_opt"]))]
-        except (OSError, ValueError, KeyError) as exc:
-            raise TinyKWSError(
-                f"--resume: {path} is unreadable ({exc}); start again without --resume"
-            ) from exc
+        from tinykws.training.variables import load_variables
+
+        weights, opt = load_variables(path)
         model.set_weights(weights)
         model.optimizer.build(model.trainable_variables)
         if len(opt) != len(model.optimizer.variables):
@@ -482,17 +477,11 @@ class Checkpoints:
 
         class Save(tf.keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                import io
-
                 from tinykws.fsutil import atomic_write_bytes, atomic_write_text
+                from tinykws.training.variables import variables_bytes
 
-                buf = io.BytesIO()
-                w = self.model.get_weights()
-                o = [v.numpy() for v in self.model.optimizer.variables]
-                np.savez(buf, n_weights=len(w), n_opt=len(o), **{f"w{i}": a for i, a in enumerate(w)},
-                         **{f"o{i}": a for i, a in enumerate(o)})  # fmt: skip
                 name = f"epoch{epoch}.npz"
-                atomic_write_bytes(ck.dir / name, buf.getvalue())
+                atomic_write_bytes(ck.dir / name, variables_bytes(self.model, self.model.optimizer))
                 now = time.perf_counter()
                 st = ck.state
                 st["train_seconds"] += now - t_start[0]

@@ -42,6 +42,7 @@ import numpy as np
 
 from tinykws.data.splits import SILENCE, UNKNOWN
 from tinykws.errors import TinyKWSError
+from tinykws.training.variables import load_variables, variables_bytes
 
 FAULT_ENV = "TINYKWS_FAULT_WORKER_EXIT"  # tests: "worker:epoch:step" makes that worker exit there
 SILENCE_FOLDERS = ("_silence_", "_background_noise_")
@@ -233,26 +234,6 @@ def lr_at(cfg: ShardTrainConfig, epoch: int) -> float:
 # --------------------------------------------------------------------------- one worker
 
 
-def _save_vars(model: Any, opt: Any) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    w = model.get_weights()
-    o = [v.numpy() for v in opt.variables]
-    np.savez(buf, n_weights=len(w), n_opt=len(o), **{f"w{i}": a for i, a in enumerate(w)},
-             **{f"o{i}": a for i, a in enumerate(o)})  # fmt: skip
-    return buf.getvalue()
-
-
-def _load_vars(path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    try:
-        with np.load(path) as z:
-            return ([z[f"w{i}"] for i in range(int(z["n_weights"]))],
-                    [z[f"o{i}"] for i in range(int(z["n_opt"]))])  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
-        raise TinyKWSError(f"--resume: {path} is unreadable ({exc}); start again without --resume") from exc
-
-
 def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """The training loop of worker `spec['index']` of `spec['n']` (TF_CONFIG already set when n > 1).
 
@@ -296,7 +277,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         opt.build(model.trainable_variables)
     state = json.loads((ckpt / "state.json").read_text())
     if state.get("file"):
-        w, o = _load_vars(ckpt / state["file"])
+        w, o = load_variables(ckpt / state["file"])
         model.set_weights(w)
         if len(o) != len(opt.variables):
             raise TinyKWSError(f"--resume: {ckpt / state['file']} holds another optimizer's state")
@@ -353,7 +334,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         rec = {"epoch": epoch, "loss": tot_loss / steps, "accuracy": tot_right / (steps * global_batch),
                "val_accuracy": acc, "learning_rate": lr_at(cfg, epoch), "seconds": seconds,
                "clips_per_second": steps * global_batch / seconds if seconds > 0 else 0.0}  # fmt: skip
-        blob = _save_vars(model, opt)
+        blob = variables_bytes(model, opt)
         name = f"epoch{epoch}.npz"
         atomic_write_bytes(ckpt / name, blob)
         if acc > state["best_val_accuracy"]:
@@ -602,7 +583,7 @@ def _write_model_dir(
 
     tf.keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg.model, fe.shape, len(cfg.labels), cfg.filters, cfg.blocks)
-    w, _ = _load_vars(ckpt / "best.npz")
+    w, _ = load_variables(ckpt / "best.npz")
     model.set_weights(w)
     calib = []
     for s in sorted((s for s in manifest["shards"] if s["split"] == "train"), key=lambda s: s["file"]):
